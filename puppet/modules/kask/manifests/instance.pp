@@ -1,0 +1,140 @@
+# @summary One kask service: `/etc/<name>/config.yaml` and the unit `kask@<name>`.
+#
+# The configuration hash is written verbatim with `to_yaml`, because the
+# daemon reads exactly that file as its whole configuration. Before a new
+# version replaces the running file it is checked with
+# `<kask::binary> --check-config`; a file the daemon would refuse never
+# reaches the service. The file is `0640 root:kask` (it holds the Cassandra
+# password) and its content is `Sensitive`, so Puppet neither logs nor diffs
+# it. The unit `kask@<name>` (shipped by the package) is enabled, running,
+# and restarted when the file or the drop-in changes.
+#
+# Puppet never replaces the packaged unit. Environment variables and
+# `[Service]` settings go into the drop-in
+# `/etc/systemd/system/kask@<name>.service.d/puppet.conf`, which exists only
+# when there is something to put in it.
+#
+# @example
+#   kask::instance { 'echostore':
+#     config => {
+#       'base_uri'    => 'echoseen/v1',
+#       'listen_port' => 8081,
+#       'default_ttl' => 31536000,
+#       'cassandra'   => { 'hosts' => ['127.0.0.1'], 'keyspace' => 'echostore' },
+#     },
+#   }
+#
+# @param config
+#   The daemon's configuration (see the kask contract, section 2). Plain or
+#   `Sensitive`; known keys are type-checked when the catalog compiles,
+#   unknown keys are written as given with a warning (the daemon warns too).
+# @param ensure
+#   `present`, or `absent` to stop and disable the unit and remove
+#   `/etc/<name>/` and the drop-in.
+# @param service_ensure
+#   `running` or `stopped`.
+# @param service_enable
+#   Whether the unit starts at boot.
+# @param environment
+#   Environment variables for the daemon (`Environment=` in the drop-in).
+# @param service_settings
+#   Further `[Service]` settings for the drop-in, for example
+#   `{ 'WatchdogSec' => '60s' }`; an array value gives the setting once per
+#   element.
+define kask::instance (
+  Variant[Hash[String[1], Data], Sensitive[Hash[String[1], Data]]] $config,
+  Enum['present', 'absent'] $ensure = 'present',
+  Enum['running', 'stopped'] $service_ensure = 'running',
+  Boolean $service_enable = true,
+  Hash[Pattern[/\A[A-Za-z_][A-Za-z0-9_]*\z/], String] $environment = {},
+  Hash[String[1], Variant[String, Integer, Boolean, Array[Variant[String, Integer, Boolean]]]] $service_settings = {},
+) {
+  include kask
+
+  # The name becomes a directory under /etc and a systemd instance name.
+  if $title !~ Pattern[/\A[a-z0-9][a-z0-9_.-]{0,63}\z/] {
+    $why = 'it names /etc/<name>/ and the unit kask@<name>'
+    fail("Kask::Instance[${title}]: the name must be lower-case letters, digits, '.', '_' or '-' (${why})")
+  }
+  if $title == 'kask' {
+    $owner = "the package's own kask.service and /etc/kask/config.yaml"
+    fail("Kask::Instance[${title}]: the name 'kask' belongs to ${owner}; give the instance the service's name")
+  }
+
+  $plain_config = $config ? {
+    Sensitive => $config.unwrap,
+    default   => $config,
+  }
+  $unknown_keys = kask::check_config($plain_config, "Kask::Instance[${title}]")
+  $unknown_keys.each |$key| {
+    warning("Kask::Instance[${title}]: config key '${key}' is not a kask setting; it is written as given and the daemon will warn about it")
+  }
+
+  $unit = "kask@${title}.service"
+  $config_dir = "/etc/${title}"
+  $config_file = "${config_dir}/config.yaml"
+  $dropin_dir = "/etc/systemd/system/${unit}.d"
+  $dropin_file = "${dropin_dir}/puppet.conf"
+  $has_dropin = !($environment.empty and $service_settings.empty)
+
+  if $ensure == 'present' {
+    file { $config_dir:
+      ensure  => directory,
+      owner   => 'root',
+      group   => $kask::group,
+      mode    => '0750',
+      require => Class['kask::install'],
+    }
+
+    file { $config_file:
+      ensure       => file,
+      owner        => 'root',
+      group        => $kask::group,
+      mode         => '0640',
+      content      => Sensitive(to_yaml($plain_config)),
+      validate_cmd => "${kask::binary} --check-config %",
+      require      => Class['kask::install'],
+      notify       => Service[$unit],
+    }
+
+    if $has_dropin {
+      file { $dropin_dir:
+        ensure => directory,
+        owner  => 'root',
+        group  => 'root',
+        mode   => '0755',
+      }
+      file { $dropin_file:
+        ensure  => file,
+        owner   => 'root',
+        group   => 'root',
+        mode    => '0644',
+        content => epp('kask/dropin.conf.epp', {
+            'environment' => $environment,
+            'settings'    => $service_settings,
+        }),
+        notify  => Service[$unit],
+      }
+    } else {
+      file { $dropin_file:
+        ensure => absent,
+        notify => Service[$unit],
+      }
+    }
+
+    service { $unit:
+      ensure  => $service_ensure,
+      enable  => $service_enable,
+      require => Class['kask::install'],
+    }
+  } else {
+    service { $unit:
+      ensure => stopped,
+      enable => false,
+    }
+    -> file { [$config_dir, $dropin_dir]:
+      ensure => absent,
+      force  => true,
+    }
+  }
+}

@@ -1,0 +1,21 @@
+# @summary One entry of `profile::kask::service_defs`.
+#
+# Shaped exactly like an entry of `profile::docker::runner::service_defs`,
+# so that the Hiera of a Docker-era host can be pasted unchanged. `config`
+# is what matters natively; `port` must equal the config's `listen_port`;
+# `ensure` and `environment` keep their meaning; the other keys only made
+# sense for a container and are ignored with a notice (see `profile::kask`).
+type Profile::Kask::ServiceDef = Struct[{
+    config                  => Hash[String[1], Data],
+    Optional[port]          => Stdlib::Port,
+    Optional[ensure]        => Enum['present', 'absent'],
+    Optional[environment]   => Hash[String[1], Variant[String, Numeric, Boolean]],
+    Optional[version]       => String[1],
+    Optional[namespace]     => String[1],
+    Optional[override_cmd]  => String,
+    Optional[image_name]    => String[1],
+    Optional[volume]        => Variant[Boolean, String],
+    Optional[bind_mounts]   => Variant[Hash, Array],
+    Optional[host_network]  => Boolean,
+    Optional[runtime]       => String,
+}]
