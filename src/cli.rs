@@ -1,0 +1,217 @@
+//! The command line. Go-style single-dash long flags are accepted too
+//! (`-config FILE`), as the reference's operators type them.
+
+use std::path::PathBuf;
+
+use crate::config::DEFAULT_CONFIG_PATH;
+
+/// Exit codes (sysexits.h), documented in kask(8).
+pub const EXIT_OK: i32 = 0;
+/// Something failed at run time (the listener could not be bound ...).
+pub const EXIT_FAILURE: i32 = 1;
+/// The command line was wrong.
+pub const EXIT_USAGE: i32 = 64;
+/// The configuration is invalid; the units do not restart on it.
+pub const EXIT_CONFIG: i32 = 78;
+
+pub const USAGE: &str = "\
+kask — a drop-in Kask session store (HTTP key-value with TTL over Apache Cassandra)
+
+Usage:
+  kask [--config FILE]                  run the service
+  kask --check-config [FILE]            validate a configuration; no network
+  kask --print-schema [--config FILE] [--replication DC:RF[,DC:RF...]]
+                                        print the CQL that creates the keyspace and table
+  kask --print-openapi [--config FILE]  print the OpenAPI spec served at /openapi
+  kask --version | --help
+
+Options:
+  --config FILE, -config FILE  the YAML configuration (default: /etc/kask/config.yaml)
+  --replication LIST           data centres and replication factors for --print-schema
+                               (default: cassandra.local_dc, or datacenter1, with 3)
+
+Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 invalid configuration.
+Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration.
+See kask(8).
+";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run {
+        config: PathBuf,
+    },
+    Check {
+        config: PathBuf,
+    },
+    PrintSchema {
+        config: Option<PathBuf>,
+        replication: Option<String>,
+    },
+    PrintOpenapi {
+        config: Option<PathBuf>,
+    },
+    Version,
+    Help,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut config: Option<PathBuf> = None;
+    let mut replication = None;
+    let mut mode: Option<&'static str> = None;
+    let mut positional: Option<PathBuf> = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // `--flag=value` and `-flag=value`
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with('-') => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let name = flag.trim_start_matches('-');
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{what} needs a value"))
+        };
+        match (flag.starts_with('-'), name) {
+            (true, "config" | "c") => config = Some(value("--config")?.into()),
+            (true, "replication") => replication = Some(value("--replication")?),
+            (true, "check-config") => set_mode(&mut mode, "check-config")?,
+            (true, "print-schema") => set_mode(&mut mode, "print-schema")?,
+            (true, "print-openapi") => set_mode(&mut mode, "print-openapi")?,
+            (true, "version" | "V") => return Ok(Command::Version),
+            (true, "help" | "h") => return Ok(Command::Help),
+            (true, _) => return Err(format!("unknown option {arg}")),
+            (false, _) if positional.is_none() && mode.is_some() => positional = Some(arg.into()),
+            (false, _) => return Err(format!("unexpected argument {arg:?}")),
+        }
+    }
+    if positional.is_some() && config.is_some() {
+        return Err(
+            "give the configuration file once, either as --config FILE or as the argument".into(),
+        );
+    }
+    let config = config.or(positional);
+    if replication.is_some() && mode != Some("print-schema") {
+        return Err("--replication goes with --print-schema".into());
+    }
+    let default = || PathBuf::from(DEFAULT_CONFIG_PATH);
+    Ok(match mode {
+        None => Command::Run {
+            config: config.unwrap_or_else(default),
+        },
+        Some("check-config") => Command::Check {
+            config: config.unwrap_or_else(default),
+        },
+        Some("print-schema") => Command::PrintSchema {
+            config,
+            replication,
+        },
+        Some(_) => Command::PrintOpenapi { config },
+    })
+}
+
+fn set_mode(mode: &mut Option<&'static str>, m: &'static str) -> Result<(), String> {
+    match mode {
+        Some(old) if *old != m => Err(format!("--{old} and --{m} cannot be combined")),
+        _ => {
+            *mode = Some(m);
+            Ok(())
+        }
+    }
+}
+
+/// Parses `eqiad:3,codfw:3`.
+pub fn parse_replication(s: &str) -> Result<Vec<(String, u32)>, String> {
+    s.split(',')
+        .map(|part| {
+            let (dc, rf) = part
+                .split_once(':')
+                .ok_or_else(|| format!("--replication: {part:?} is not DC:RF"))?;
+            let rf: u32 = rf
+                .trim()
+                .parse()
+                .map_err(|_| format!("--replication: {rf:?} is not a number"))?;
+            let dc = dc.trim();
+            if dc.is_empty() || rf == 0 {
+                return Err(format!(
+                    "--replication: {part:?} needs a data centre name and a factor of at least 1"
+                ));
+            }
+            Ok((dc.to_string(), rf))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn config_flag_spellings() {
+        for args in [
+            &["--config", "/x"][..],
+            &["-config", "/x"],
+            &["--config=/x"],
+            &["-config=/x"],
+        ] {
+            assert_eq!(
+                p(args),
+                Ok(Command::Run {
+                    config: "/x".into()
+                }),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            p(&[]),
+            Ok(Command::Run {
+                config: DEFAULT_CONFIG_PATH.into()
+            })
+        );
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(
+            p(&["--check-config", "/x"]),
+            Ok(Command::Check {
+                config: "/x".into()
+            })
+        );
+        assert_eq!(
+            p(&["--check-config", "--config", "/x"]),
+            Ok(Command::Check {
+                config: "/x".into()
+            })
+        );
+        assert_eq!(
+            p(&["--print-schema", "--config", "/x", "--replication", "a:3"]),
+            Ok(Command::PrintSchema {
+                config: Some("/x".into()),
+                replication: Some("a:3".into())
+            })
+        );
+        assert_eq!(p(&["--version"]), Ok(Command::Version));
+        assert_eq!(p(&["-h"]), Ok(Command::Help));
+        assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["stray"]).is_err());
+        assert!(p(&["--config"]).is_err());
+        assert!(p(&["--check-config", "--print-schema"]).is_err());
+    }
+
+    #[test]
+    fn replication_lists() {
+        assert_eq!(
+            parse_replication("eqiad:3,codfw:2"),
+            Ok(vec![("eqiad".into(), 3), ("codfw".into(), 2)])
+        );
+        assert!(parse_replication("eqiad").is_err());
+        assert!(parse_replication("eqiad:0").is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! The three operations, on a parsed [`Key`]. Each turns a storage result
+//! into a response; storage errors become 500 problems here, once.
+
+use bytes::{Buf, Bytes};
+use futures_util::{Stream, StreamExt};
+use warp::http::{header, HeaderValue, Method, Response, StatusCode};
+use warp::reply::Response as Reply;
+
+use super::problem::Problem;
+use super::App;
+use crate::key::{Key, KeyError};
+use crate::storage::Store;
+
+/// A request body as warp streams it.
+pub trait Body: Stream<Item = Result<Self::Chunk, warp::Error>> + Send + Unpin {
+    type Chunk: Buf + Send;
+}
+
+impl<T, C> Body for T
+where
+    T: Stream<Item = Result<C, warp::Error>> + Send + Unpin,
+    C: Buf + Send,
+{
+    type Chunk = C;
+}
+
+/// What every handler knows about its request.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub key: &'a Key,
+    /// The decoded path, for problem bodies.
+    pub instance: &'a str,
+    pub request_id: &'a str,
+}
+
+pub fn key_error(e: KeyError, instance: &str) -> Reply {
+    match e {
+        KeyError::NotFound => Problem::NotFound.response(instance),
+        KeyError::BadRequest => Problem::BadRequest.response(instance),
+    }
+}
+
+pub async fn get<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
+    match app.store.get(req.key).await {
+        Ok(Some(value)) => {
+            let mut resp = Response::new(value.into());
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            resp
+        }
+        Ok(None) => Problem::NotFound.response(req.instance),
+        Err(e) => {
+            log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", req.instance);
+            Problem::ServerError.response(req.instance)
+        }
+    }
+}
+
+pub async fn post<S: Store>(
+    app: &App<S>,
+    req: Request<'_>,
+    content_length: Option<u64>,
+    body: impl Body,
+) -> Reply {
+    let max = app.max_value_bytes;
+    if content_length.is_some_and(|n| n > max) {
+        log::info!(request_id = req.request_id; "POST {}: value of {} bytes refused (max_value_bytes is {max})", req.instance, content_length.unwrap_or(0));
+        return Problem::PayloadTooLarge.response(req.instance);
+    }
+    let value = match read_body(body, content_length, max).await {
+        Ok(v) => v,
+        Err(p) => return p.response(req.instance),
+    };
+    if value.is_empty() {
+        log::info!(request_id = req.request_id; "POST {}: empty body refused", req.instance);
+        return Problem::BadRequest.response(req.instance);
+    }
+    match app.store.set(req.key, value).await {
+        Ok(()) => empty(StatusCode::CREATED),
+        Err(e) => {
+            log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", req.instance);
+            Problem::ServerError.response(req.instance)
+        }
+    }
+}
+
+/// Reads at most `max` bytes; more is a 413 without reading the rest.
+async fn read_body(
+    mut body: impl Body,
+    content_length: Option<u64>,
+    max: u64,
+) -> Result<Vec<u8>, Problem> {
+    let mut value = Vec::with_capacity(content_length.unwrap_or(0).min(max) as usize);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| Problem::BadRequest)?;
+        if (value.len() + chunk.remaining()) as u64 > max {
+            return Err(Problem::PayloadTooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            value.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(value)
+}
+
+pub async fn delete<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
+    match app.store.delete(req.key).await {
+        Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(e) => {
+            log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", req.instance);
+            Problem::ServerError.response(req.instance)
+        }
+    }
+}
+
+/// PUT and every other method: 400, body unread (the reference never
+/// supported them). Logged at info: it is the client's mistake.
+pub fn unsupported(method: &Method, req: Request<'_>) -> Reply {
+    log::info!(request_id = req.request_id; "{method} {}: unsupported method", req.instance);
+    Problem::BadRequest.response(req.instance)
+}
+
+pub fn empty(status: StatusCode) -> Reply {
+    let mut resp = Response::new(Bytes::new().into());
+    *resp.status_mut() = status;
+    resp
+}
+
+/// Go's plain-text error responses (`http.Error`).
+pub fn plain(status: StatusCode, text: &'static str) -> Reply {
+    let mut resp = Response::new(text.into());
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}

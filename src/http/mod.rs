@@ -1,0 +1,60 @@
+//! The HTTP layer: request -> [`routes`] -> [`crate::key`] -> [`handlers`]
+//! -> [`crate::storage`]. Errors come back as [`problem`] bodies.
+
+pub mod handlers;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod server;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::HttpConfig;
+use crate::metrics::{BuildInfo, HttpMetrics, Metrics};
+
+/// What the HTTP layer shares between requests.
+pub struct App<S> {
+    pub store: S,
+    pub base_uri: String,
+    pub max_value_bytes: u64,
+    pub metrics: HttpMetrics,
+    /// The whole registry, for `/metrics`.
+    pub registry: Arc<Metrics>,
+    pub healthz: Bytes,
+    pub openapi: Bytes,
+}
+
+impl<S> App<S> {
+    pub fn new(
+        store: S,
+        cfg: &HttpConfig,
+        metrics: Arc<Metrics>,
+        build: &BuildInfo,
+        openapi: Bytes,
+    ) -> App<S> {
+        App {
+            store,
+            base_uri: cfg.base_uri.clone(),
+            max_value_bytes: cfg.max_value_bytes,
+            metrics: metrics.http.clone(),
+            registry: metrics,
+            healthz: healthz_body(build),
+            openapi,
+        }
+    }
+}
+
+fn healthz_body(build: &BuildInfo) -> Bytes {
+    let mut s = String::from("{\"version\":");
+    problem::push_json_string(&mut s, build.version);
+    s.push_str(",\"build_date\":");
+    problem::push_json_string(&mut s, build.build_date);
+    s.push_str(",\"build_host\":");
+    problem::push_json_string(&mut s, build.build_host);
+    s.push_str(",\"rust_version\":");
+    problem::push_json_string(&mut s, build.rust_version);
+    s.push_str("}\n");
+    Bytes::from(s)
+}

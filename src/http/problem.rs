@@ -1,0 +1,155 @@
+//! RFC 7807 problem bodies, byte for byte as the reference writes them:
+//! JSON indented by two spaces, fields `type, title, detail, instance`, a
+//! trailing newline, `Content-Type: application/json` and
+//! `X-Content-Type-Options: nosniff`. The status code is not in the body.
+
+use std::fmt::Write;
+
+use warp::http::{header, HeaderValue, Response, StatusCode};
+use warp::reply::Response as Reply;
+
+const TYPE_PREFIX: &str = "https://www.mediawiki.org/wiki/Kask/errors/";
+
+/// One kind of problem the API answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    BadRequest,
+    NotAuthorized,
+    NotFound,
+    PayloadTooLarge,
+    ServerError,
+    Unavailable,
+}
+
+impl Problem {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Problem::BadRequest => StatusCode::BAD_REQUEST,
+            Problem::NotAuthorized => StatusCode::UNAUTHORIZED,
+            Problem::NotFound => StatusCode::NOT_FOUND,
+            Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Problem::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Problem::BadRequest => (
+                "bad_request",
+                "Bad request",
+                "The request was incorrect or malformed",
+            ),
+            Problem::NotAuthorized => (
+                "not_authorized",
+                "Not authorized",
+                "Unable to authorize request",
+            ),
+            Problem::NotFound => (
+                "not_found",
+                "Not found",
+                "The value you requested was not found",
+            ),
+            Problem::PayloadTooLarge => (
+                "payload_too_large",
+                "Payload too large",
+                "The value is larger than this service accepts",
+            ),
+            Problem::ServerError => (
+                "server_error",
+                "Internal server error",
+                "The server encountered an error with your request",
+            ),
+            Problem::Unavailable => (
+                "service_unavailable",
+                "Service unavailable",
+                "The service is shutting down or not ready; retry on another instance",
+            ),
+        }
+    }
+
+    /// The JSON body for a request whose decoded path is `instance`.
+    pub fn body(self, instance: &str) -> String {
+        let (kind, title, detail) = self.parts();
+        let mut s = String::with_capacity(200 + instance.len());
+        s.push_str("{\n  \"type\": \"");
+        s.push_str(TYPE_PREFIX);
+        s.push_str(kind);
+        s.push_str("\",\n  \"title\": \"");
+        s.push_str(title);
+        s.push_str("\",\n  \"detail\": \"");
+        s.push_str(detail);
+        s.push_str("\",\n  \"instance\": ");
+        push_json_string(&mut s, instance);
+        s.push_str("\n}\n");
+        s
+    }
+
+    /// The whole response.
+    pub fn response(self, instance: &str) -> Reply {
+        let mut resp = Response::new(self.body(instance).into());
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        resp
+    }
+}
+
+/// Writes `v` as a JSON string the way Go's encoding/json does (the
+/// reference's encoder), so bodies match byte for byte: `<`, `>` and `&`
+/// are escaped as `\u003c` ..., U+2028/U+2029 too.
+pub fn push_json_string(out: &mut String, v: &str) {
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_matches_the_reference_byte_for_byte() {
+        assert_eq!(
+            Problem::NotFound.body("/sessions/v1/cat"),
+            "{\n  \"type\": \"https://www.mediawiki.org/wiki/Kask/errors/not_found\",\n  \"title\": \"Not found\",\n  \"detail\": \"The value you requested was not found\",\n  \"instance\": \"/sessions/v1/cat\"\n}\n"
+        );
+    }
+
+    #[test]
+    fn instance_is_escaped_like_go() {
+        let mut s = String::new();
+        push_json_string(&mut s, "a<b>&\"c\\\u{1}\u{2028}\u{e9}");
+        assert_eq!(s, r#""a\u003cb\u003e\u0026\"c\\\u0001\u2028é""#);
+    }
+
+    #[test]
+    fn headers() {
+        let r = Problem::BadRequest.response("/x");
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    }
+}

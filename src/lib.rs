@@ -1,0 +1,31 @@
+//! kask: a drop-in reimplementation of Wikimedia's Kask session store — an
+//! HTTP key-value service with TTLs over Apache Cassandra — as a
+//! systemd-native daemon.
+//!
+//! Data flows one way: request -> [`http::routes`] -> [`key`] ->
+//! [`http::handlers`] -> [`storage`] -> Cassandra. Errors come back the same
+//! way and become problem bodies once, in the handlers.
+//!
+//! | module | what it is for |
+//! |---|---|
+//! | [`cli`] | the command line and exit codes |
+//! | [`config`] | the YAML contract: defaults, parsing, validation, slices per layer |
+//! | [`key`] | `key::parse`, the only way to make a [`key::Key`] |
+//! | [`http`] | routes, handlers, problem bodies, OpenAPI, the accept loop |
+//! | [`storage`] | the `Store` trait (for tests) and the Cassandra store |
+//! | [`metrics`] | the Prometheus registry and each layer's handle |
+//! | [`logging`] | JSON lines or the journal; request ids |
+//! | [`systemd`] | readiness, status, watchdog, socket activation |
+//! | [`tls`] | server and client TLS configurations |
+//! | [`service`] | startup, reload and shutdown of the whole process |
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod key;
+pub mod logging;
+pub mod metrics;
+pub mod service;
+pub mod storage;
+pub mod systemd;
+pub mod tls;

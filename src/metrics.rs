@@ -1,0 +1,181 @@
+//! Prometheus metrics. One registry per process; each layer gets only its
+//! own handle: [`HttpMetrics`] for requests under the base URI (the names,
+//! labels and buckets MediaWiki's dashboards know), [`StorageMetrics`] for
+//! Cassandra (which the reference never had).
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::storage::{Op, StoreError};
+
+/// The reference's buckets for `http_request_duration_seconds`.
+pub const HTTP_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+/// The build, as `/healthz` and `kask_build_info` report it.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: &'static str,
+    pub build_date: &'static str,
+    pub build_host: &'static str,
+    pub rust_version: &'static str,
+}
+
+impl BuildInfo {
+    pub fn current() -> BuildInfo {
+        BuildInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            build_date: option_env!("KASK_BUILD_DATE").unwrap_or("unknown"),
+            build_host: option_env!("KASK_BUILD_HOST").unwrap_or("unknown"),
+            rust_version: option_env!("KASK_RUST_VERSION").unwrap_or("unknown"),
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http: HttpMetrics,
+    pub storage: StorageMetrics,
+}
+
+#[derive(Clone)]
+pub struct HttpMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl HttpMetrics {
+    pub fn observe(&self, method: &str, code: u16, elapsed: Duration) {
+        let code = code.to_string();
+        self.requests
+            .with_label_values(&[code.as_str(), method])
+            .inc();
+        self.duration
+            .with_label_values(&[code.as_str(), method])
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+#[derive(Clone)]
+pub struct StorageMetrics {
+    duration: HistogramVec,
+    errors: IntCounterVec,
+    nodes: IntGaugeVec,
+}
+
+impl StorageMetrics {
+    pub fn observe(&self, op: Op, elapsed: Duration, error: Option<&StoreError>) {
+        self.duration
+            .with_label_values(&[op.as_str()])
+            .observe(elapsed.as_secs_f64());
+        if let Some(e) = error {
+            let kind = match e {
+                StoreError::Timeout => "timeout",
+                StoreError::Failed(_) => "error",
+            };
+            self.errors.with_label_values(&[op.as_str(), kind]).inc();
+        }
+    }
+
+    pub fn set_nodes(&self, up: usize, down: usize) {
+        self.nodes.with_label_values(&["up"]).set(up as i64);
+        self.nodes.with_label_values(&["down"]).set(down as i64);
+    }
+}
+
+impl Metrics {
+    pub fn new(build: &BuildInfo) -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "Count of HTTP requests under the base URI, by status code and method",
+            ),
+            &["code", "method"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Latency of HTTP requests under the base URI",
+            )
+            .buckets(HTTP_BUCKETS.to_vec()),
+            &["code", "method"],
+        )
+        .expect("valid metric");
+        let build_info = IntGauge::with_opts(
+            Opts::new("kask_build_info", "Build information; always 1")
+                .const_label("version", build.version)
+                .const_label("build_date", build.build_date)
+                .const_label("build_host", build.build_host)
+                .const_label("rust_version", build.rust_version),
+        )
+        .expect("valid metric");
+        build_info.set(1);
+        let storage_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "kask_cassandra_request_duration_seconds",
+                "Latency of Cassandra statements, by operation",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                12.0,
+            ]),
+            &["operation"],
+        )
+        .expect("valid metric");
+        let storage_errors = IntCounterVec::new(
+            Opts::new(
+                "kask_cassandra_errors_total",
+                "Failed Cassandra statements, by operation and kind (timeout, error)",
+            ),
+            &["operation", "kind"],
+        )
+        .expect("valid metric");
+        let nodes = IntGaugeVec::new(
+            Opts::new(
+                "kask_cassandra_nodes",
+                "Cassandra nodes known to the driver, by state (up, down)",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(build_info),
+            Box::new(storage_duration.clone()),
+            Box::new(storage_errors.clone()),
+            Box::new(nodes.clone()),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process collector registered once");
+        Metrics {
+            registry,
+            http: HttpMetrics { requests, duration },
+            storage: StorageMetrics {
+                duration: storage_duration,
+                errors: storage_errors,
+                nodes,
+            },
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(8 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        buf
+    }
+}

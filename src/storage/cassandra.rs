@@ -1,0 +1,464 @@
+//! The Cassandra store: one cdrs-tokio session, three statements prepared
+//! once, executed with bound values.
+//!
+//! - get: `SELECT value ... WHERE key = ?` at LOCAL_QUORUM
+//! - set: `INSERT ... (key, value) VALUES (?, ?) USING TTL ?` at LOCAL_QUORUM,
+//!   with a client-side timestamp
+//! - delete: `DELETE ... WHERE key = ?` at EACH_QUORUM
+//!
+//! The schema is the reference's, so data written by either is readable by
+//! the other: `key text PRIMARY KEY, value blob`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use cdrs_tokio::authenticators::{
+    NoneAuthenticatorProvider, SaslAuthenticatorProvider, StaticPasswordAuthenticatorProvider,
+};
+use cdrs_tokio::cluster::connection_pool::ConnectionPoolConfigBuilder;
+use cdrs_tokio::cluster::session::{
+    RustlsSessionBuilder, Session, SessionBuilder, TcpSessionBuilder,
+};
+use cdrs_tokio::cluster::topology::NodeState;
+use cdrs_tokio::cluster::{
+    NodeAddress, NodeRustlsConfigBuilder, NodeTcpConfigBuilder, RustlsConnectionManager,
+    TcpConnectionManager,
+};
+use cdrs_tokio::consistency::Consistency;
+use cdrs_tokio::frame::message_response::ResponseBody;
+use cdrs_tokio::frame::{Envelope, Version};
+use cdrs_tokio::load_balancing::node_distance_evaluator::{
+    AllLocalNodeDistanceEvaluator, NodeDistanceEvaluator, TopologyAwareNodeDistanceEvaluator,
+};
+use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
+use cdrs_tokio::query::{PreparedQuery, QueryValues};
+use cdrs_tokio::retry::ExponentialReconnectionPolicy;
+use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
+use cdrs_tokio::transport::{TransportRustls, TransportTcp};
+use cdrs_tokio::types::blob::Blob;
+use cdrs_tokio::types::value::Value;
+use cdrs_tokio::types::ByIndex;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{Op, Store, StoreError};
+use crate::config::StoreConfig;
+use crate::key::Key;
+use crate::metrics::StorageMetrics;
+
+type Lb<T, CM> = TopologyAwareLoadBalancingStrategy<T, CM>;
+type TcpSession =
+    Session<TransportTcp, TcpConnectionManager, Lb<TransportTcp, TcpConnectionManager>>;
+type TlsSession =
+    Session<TransportRustls, RustlsConnectionManager, Lb<TransportRustls, RustlsConnectionManager>>;
+
+/// The session, plain or over TLS (two types in the driver).
+enum Sessions {
+    Tcp(TcpSession),
+    Tls(TlsSession),
+}
+
+impl Sessions {
+    async fn exec(
+        &self,
+        q: &PreparedQuery,
+        params: &StatementParams,
+    ) -> cdrs_tokio::error::Result<Envelope> {
+        match self {
+            Sessions::Tcp(s) => s.exec_with_params(q, params).await,
+            Sessions::Tls(s) => s.exec_with_params(q, params).await,
+        }
+    }
+
+    async fn prepare(&self, cql: String) -> cdrs_tokio::error::Result<PreparedQuery> {
+        match self {
+            Sessions::Tcp(s) => s.prepare(cql).await,
+            Sessions::Tls(s) => s.prepare(cql).await,
+        }
+    }
+
+    async fn query(&self, cql: &str) -> cdrs_tokio::error::Result<Envelope> {
+        match self {
+            Sessions::Tcp(s) => s.query(cql).await,
+            Sessions::Tls(s) => s.query(cql).await,
+        }
+    }
+
+    /// (up, down) node counts as the driver sees them.
+    fn node_states(&self) -> (usize, usize) {
+        fn count<I: Iterator<Item = NodeState>>(states: I) -> (usize, usize) {
+            states.fold((0, 0), |(up, down), s| match s {
+                NodeState::Up => (up + 1, down),
+                _ => (up, down + 1),
+            })
+        }
+        match self {
+            Sessions::Tcp(s) => count(s.cluster_metadata().nodes().values().map(|n| n.state())),
+            Sessions::Tls(s) => count(s.cluster_metadata().nodes().values().map(|n| n.state())),
+        }
+    }
+}
+
+/// Why the session could not be built. The message says what to check.
+#[derive(Debug)]
+pub struct ConnectError(pub String);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+pub struct CassandraStore {
+    session: Sessions,
+    get: PreparedQuery,
+    set: PreparedQuery,
+    delete: PreparedQuery,
+    ttl: i32,
+    query_timeout: Duration,
+    metrics: StorageMetrics,
+    /// The protocol version in use, for the startup log.
+    pub version: u8,
+}
+
+/// The CQL that creates the keyspace and the table, for `--print-schema`.
+/// `replication` lists (data centre, replication factor) pairs.
+pub fn schema(cfg: &StoreConfig, replication: &[(String, u32)]) -> String {
+    let dcs: Vec<String> = replication
+        .iter()
+        .map(|(dc, rf)| format!("'{}': {rf}", dc.replace('\'', "''")))
+        .collect();
+    format!(
+        "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'NetworkTopologyStrategy', {dcs}}};\n\
+         CREATE TABLE IF NOT EXISTS {ks}.{table} (key text PRIMARY KEY, value blob);\n",
+        ks = quote(&cfg.keyspace),
+        table = quote(&cfg.table),
+        dcs = dcs.join(", "),
+    )
+}
+
+/// A CQL identifier, always quoted (config validation allows only letters,
+/// digits and underscores, but quoting keeps case as written).
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+impl CassandraStore {
+    /// Connects, negotiates the protocol version and prepares the statements.
+    pub async fn connect(
+        cfg: &StoreConfig,
+        metrics: StorageMetrics,
+    ) -> Result<CassandraStore, ConnectError> {
+        let tls = match &cfg.tls {
+            None => None,
+            Some(t) => Some(Arc::new(
+                crate::tls::client_config(
+                    &t.ca,
+                    t.client_cert
+                        .as_ref()
+                        .map(|(c, k)| (c.as_path(), k.as_path())),
+                    &cfg.hosts,
+                    t.verify_hostname,
+                )
+                .map_err(|e| ConnectError(format!("cassandra.tls: {e}")))?,
+            )),
+        };
+        let version = match cfg.protocol_version {
+            Some(3) => Version::V3,
+            Some(5) => Version::V5,
+            Some(_) => Version::V4,
+            None => negotiate(cfg, tls.clone()).await?,
+        };
+        let contact_points: Vec<NodeAddress> = cfg
+            .hosts
+            .iter()
+            .map(|h| NodeAddress::from(format!("{h}:{}", cfg.port)))
+            .collect();
+        let auth: Arc<dyn SaslAuthenticatorProvider + Send + Sync> = match &cfg.auth {
+            Some(c) => Arc::new(StaticPasswordAuthenticatorProvider::new(
+                &c.username,
+                &c.password.expose().to_string(),
+            )),
+            None => Arc::new(NoneAuthenticatorProvider),
+        };
+        let pool = ConnectionPoolConfigBuilder::new()
+            .with_connect_timeout(Some(cfg.connect_timeout))
+            .with_heartbeat_interval(Duration::from_secs(10))
+            .build();
+        let reconnect = Arc::new(ExponentialReconnectionPolicy::new(
+            Duration::from_millis(200),
+            Duration::from_secs(10),
+            usize::MAX,
+        ));
+        let distance = || -> Box<dyn NodeDistanceEvaluator + Send + Sync> {
+            match &cfg.local_dc {
+                Some(dc) => Box::new(TopologyAwareNodeDistanceEvaluator::new(dc.clone())),
+                None => Box::new(AllLocalNodeDistanceEvaluator),
+            }
+        };
+        let hosts = cfg.hosts.join(", ");
+        // The driver retries forever on some failures (bad credentials among
+        // them), so the whole build is bounded.
+        let build_timeout = cfg.connect_timeout * 2;
+        let timed_out = || {
+            ConnectError(format!(
+                "no Cassandra session with {hosts} (port {}) within {} ms: check that the nodes are up, and the credentials",
+                cfg.port,
+                build_timeout.as_millis()
+            ))
+        };
+        let session = match tls {
+            None => {
+                let node = NodeTcpConfigBuilder::new()
+                    .with_contact_points(contact_points)
+                    .with_authenticator_provider(auth)
+                    .with_version(version)
+                    .build()
+                    .await
+                    .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
+                let builder = TcpSessionBuilder::new(Lb::new(None, false), node)
+                    .with_node_distance_evaluator(distance())
+                    .with_connection_pool_config(pool)
+                    .with_reconnection_policy(reconnect)
+                    .with_tcp_nodelay(true);
+                let s = tokio::time::timeout(build_timeout, builder.build())
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|e| ConnectError(format!("Cassandra session with {hosts}: {e}")))?;
+                Sessions::Tcp(s)
+            }
+            Some(tls) => {
+                let name = ServerName::try_from(cfg.hosts[0].clone()).map_err(|e| {
+                    ConnectError(format!("cassandra.hosts: {:?}: {e}", cfg.hosts[0]))
+                })?;
+                let node = NodeRustlsConfigBuilder::new(name, tls)
+                    .with_contact_points(contact_points)
+                    .with_authenticator_provider(auth)
+                    .with_version(version)
+                    .build()
+                    .await
+                    .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
+                let builder = RustlsSessionBuilder::new(Lb::new(None, false), node)
+                    .with_node_distance_evaluator(distance())
+                    .with_connection_pool_config(pool)
+                    .with_reconnection_policy(reconnect)
+                    .with_tcp_nodelay(true);
+                let s = tokio::time::timeout(build_timeout, builder.build())
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|e| {
+                        ConnectError(format!("Cassandra session with {hosts} over TLS: {e}"))
+                    })?;
+                Sessions::Tls(s)
+            }
+        };
+
+        let table = format!("{}.{}", quote(&cfg.keyspace), quote(&cfg.table));
+        let prepare = |cql: String| {
+            let session = &session;
+            async move {
+                tokio::time::timeout(cfg.query_timeout, session.prepare(cql.clone()))
+                    .await
+                    .map_err(|_| ConnectError(format!("preparing `{cql}` timed out")))?
+                    .map_err(|e| {
+                        ConnectError(format!(
+                            "preparing `{cql}` failed: {e} (does the table exist? `kask --print-schema` prints the CQL that creates it)"
+                        ))
+                    })
+            }
+        };
+        let get = prepare(format!("SELECT value FROM {table} WHERE key = ?")).await?;
+        let set = prepare(format!(
+            "INSERT INTO {table} (key, value) VALUES (?, ?) USING TTL ?"
+        ))
+        .await?;
+        let delete = prepare(format!("DELETE FROM {table} WHERE key = ?")).await?;
+        let store = CassandraStore {
+            session,
+            get,
+            set,
+            delete,
+            ttl: cfg.default_ttl as i32,
+            query_timeout: cfg.query_timeout,
+            metrics,
+            version: u8::from(version),
+        };
+        store.report_nodes();
+        Ok(store)
+    }
+
+    /// Runs one CQL statement as it is (for schema set-up in tests and
+    /// tools; the API never uses it).
+    pub async fn execute_cql(&self, cql: &str) -> Result<(), StoreError> {
+        tokio::time::timeout(self.query_timeout, self.session.query(cql))
+            .await
+            .map_err(|_| StoreError::Timeout)?
+            .map(|_| ())
+            .map_err(|e| StoreError::Failed(e.to_string()))
+    }
+
+    /// Publishes the driver's view of node health as metrics.
+    pub fn report_nodes(&self) {
+        let (up, down) = self.session.node_states();
+        self.metrics.set_nodes(up, down);
+    }
+
+    async fn run(
+        &self,
+        op: Op,
+        q: &PreparedQuery,
+        params: StatementParams,
+    ) -> Result<Envelope, StoreError> {
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(self.query_timeout, self.session.exec(q, &params)).await {
+                Err(_) => Err(StoreError::Timeout),
+                Ok(Err(e)) => Err(StoreError::Failed(e.to_string())),
+                Ok(Ok(envelope)) => Ok(envelope),
+            };
+        self.metrics
+            .observe(op, started.elapsed(), result.as_ref().err());
+        result
+    }
+}
+
+fn params(consistency: Consistency, values: Vec<Value>) -> StatementParams {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    StatementParamsBuilder::new()
+        .with_consistency(consistency)
+        .with_values(QueryValues::SimpleValues(values))
+        .with_timestamp(micros)
+        .idempotent(true)
+        .build()
+}
+
+impl Store for CassandraStore {
+    async fn get(&self, key: &Key) -> Result<Option<Bytes>, StoreError> {
+        let p = params(Consistency::LocalQuorum, vec![Value::from(key.as_str())]);
+        let envelope = self.run(Op::Get, &self.get, p).await?;
+        let body = envelope
+            .response_body()
+            .map_err(|e| StoreError::Failed(e.to_string()))?;
+        let rows = match body {
+            ResponseBody::Result(r) => r.into_rows().unwrap_or_default(),
+            _ => return Err(StoreError::Failed("unexpected response to SELECT".into())),
+        };
+        match rows.first() {
+            None => Ok(None),
+            Some(row) => {
+                let blob: Option<Blob> = row
+                    .by_index(0)
+                    .map_err(|e| StoreError::Failed(e.to_string()))?;
+                // A row whose value is null (possible only if written by
+                // another client) is treated as absent.
+                Ok(blob.map(|b| Bytes::from(b.into_vec())))
+            }
+        }
+    }
+
+    async fn set(&self, key: &Key, value: Vec<u8>) -> Result<(), StoreError> {
+        let p = params(
+            Consistency::LocalQuorum,
+            vec![
+                Value::from(key.as_str()),
+                Value::from(Blob::new(value)),
+                Value::from(self.ttl),
+            ],
+        );
+        self.run(Op::Set, &self.set, p).await.map(|_| ())
+    }
+
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        let p = params(Consistency::EachQuorum, vec![Value::from(key.as_str())]);
+        self.run(Op::Delete, &self.delete, p).await.map(|_| ())
+    }
+}
+
+/// Asks the first reachable contact point which protocol version it speaks:
+/// an OPTIONS frame in v4; a server that answers in an older version, or
+/// with an error, gets v3. Production Cassandra 4.x/5.x answers v4.
+async fn negotiate(
+    cfg: &StoreConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Version, ConnectError> {
+    let mut last = String::new();
+    for host in &cfg.hosts {
+        match tokio::time::timeout(cfg.connect_timeout, probe(host, cfg.port, tls.clone())).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => last = format!("{host}:{}: {e}", cfg.port),
+            Err(_) => {
+                last = format!(
+                    "{host}:{}: no answer within {} ms",
+                    cfg.port,
+                    cfg.connect_timeout.as_millis()
+                )
+            }
+        }
+    }
+    Err(ConnectError(format!(
+        "cannot reach any Cassandra contact point ({last})"
+    )))
+}
+
+const OPTIONS_V4: [u8; 9] = [0x04, 0, 0, 0, 0x05, 0, 0, 0, 0];
+const OPCODE_ERROR: u8 = 0x00;
+
+async fn probe(
+    host: &str,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> std::io::Result<Version> {
+    let tcp = TcpStream::connect((host, port)).await?;
+    let mut header = [0u8; 9];
+    match tls {
+        None => {
+            let mut s = tcp;
+            s.write_all(&OPTIONS_V4).await?;
+            s.read_exact(&mut header).await?;
+        }
+        Some(cfg) => {
+            let name = ServerName::try_from(host.to_string())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let mut s = tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await?;
+            s.write_all(&OPTIONS_V4).await?;
+            s.read_exact(&mut header).await?;
+        }
+    }
+    let server_version = header[0] & 0x7f;
+    Ok(if server_version < 4 || header[4] == OPCODE_ERROR {
+        Version::V3
+    } else {
+        Version::V4
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    #[test]
+    fn schema_quotes_names_and_lists_dcs() {
+        let cfg = Config::parse(
+            "cassandra:\n  keyspace: sessions\n  table: values\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let cql = schema(&cfg.store, &[("eqiad".into(), 3), ("codfw".into(), 3)]);
+        assert_eq!(
+            cql,
+            "CREATE KEYSPACE IF NOT EXISTS \"sessions\" WITH replication = {'class': 'NetworkTopologyStrategy', 'eqiad': 3, 'codfw': 3};\n\
+             CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n"
+        );
+    }
+}
