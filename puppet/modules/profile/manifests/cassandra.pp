@@ -191,8 +191,16 @@ class profile::cassandra (
       }
     }
 
+    # Users: those of user_credentials and those named in kask's configs.
+    $kask_users = $kask_service_defs.filter |$name, $def| {
+      $def['config'].dig('cassandra', 'authentication', 'username') =~ String
+    }.map |$name, $def| {
+      [$def['config']['cassandra']['authentication']['username'], $def['config']['cassandra']['authentication']['password']]
+    }.convert_to(Hash)
+    $users = ($kask_users + $user_credentials).filter |$user, $password| { $user != 'cassandra' and $auth_enabled }
+
     # Users and schema once per cluster, from its first host.
-    if $fqdn == $instances.keys.sort[0] and !$local_instances.empty {
+    if $fqdn == $instances.keys.sort[0] and !$local_instances.empty and !($users.empty and $kask_service_defs.empty) {
       $first = $local_instances[0]
       $admin_password = $user_credentials['cassandra'].lest || { 'cassandra' }
       $admin_plain = $admin_password ? {
@@ -227,14 +235,6 @@ class profile::cassandra (
         })),
       }
       $cqlsh = '/usr/bin/cqlsh --cqlshrc=/root/.cassandra/cqlshrc'
-
-      # Users: those of user_credentials and those named in kask's configs.
-      $kask_users = $kask_service_defs.filter |$name, $def| {
-        $def['config'].dig('cassandra', 'authentication', 'username') =~ String
-      }.map |$name, $def| {
-        [$def['config']['cassandra']['authentication']['username'], $def['config']['cassandra']['authentication']['password']]
-      }.convert_to(Hash)
-      $users = ($kask_users + $user_credentials).filter |$user, $password| { $user != 'cassandra' }
 
       $users.each |$user, $password| {
         $plain = $password ? {

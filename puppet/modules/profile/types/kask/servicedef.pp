@@ -7,7 +7,7 @@
 # sense for a container and are ignored with a notice (see `profile::kask`).
 type Profile::Kask::ServiceDef = Struct[{
     config                  => Hash[String[1], Data],
-    Optional[port]          => Stdlib::Port,
+    Optional[port]          => Integer[1, 65535],
     Optional[ensure]        => Enum['present', 'absent'],
     Optional[environment]   => Hash[String[1], Variant[String, Numeric, Boolean]],
     Optional[version]       => String[1],

@@ -1,0 +1,113 @@
+# frozen_string_literal: true
+
+require 'spec_helper'
+
+describe 'kask::instance' do
+  let(:title) { 'echostore' }
+  let(:config) do
+    {
+      'base_uri' => 'echoseen/v1',
+      'listen_port' => 8082,
+      'default_ttl' => 31_536_000,
+      'cassandra' => {
+        'hosts' => ['127.0.0.1'],
+        'keyspace' => 'echostore',
+        'authentication' => { 'username' => 'echo', 'password' => 's3cret' },
+      },
+    }
+  end
+  let(:params) { { config: config } }
+  let(:path) { '/etc/echostore/config.yaml' }
+  let(:unit) { 'kask@echostore.service' }
+
+  it { is_expected.to compile.with_all_deps }
+
+  it 'writes exactly to_yaml of the hash, Sensitive, 0640 root:kask' do
+    is_expected.to contain_file(path).with(owner: 'root', group: 'kask', mode: '0640', validate_cmd: '/usr/bin/kask --check-config %')
+    expect(file_content(catalogue, path)).to eq(config.to_yaml)
+    expect(catalogue.resource('File', path).sensitive_parameters).to include(:content)
+  end
+
+  it { is_expected.to contain_file(path).that_notifies("Service[#{unit}]") }
+  it { is_expected.to contain_service(unit).with(ensure: 'running', enable: true) }
+
+  context 'when the config itself is Sensitive' do
+    let(:params) { { config: sensitive(config) } }
+
+    it { expect(file_content(catalogue, path)).to eq(config.to_yaml) }
+  end
+
+  context 'with environment and service settings' do
+    let(:params) do
+      {
+        config: config,
+        environment: { 'MALLOC_ARENA_MAX' => '2', 'ODD' => 'a "quoted" 100% \\ value' },
+        service_settings: { 'WatchdogSec' => '60s', 'ReadOnlyPaths' => ['/a', '/b'] },
+      }
+    end
+    let(:dropin) { "/etc/systemd/system/#{unit}.d/puppet.conf" }
+
+    it 'adds a drop-in (never the unit itself) and restarts on its change' do
+      is_expected.to contain_file(dropin).that_notifies("Service[#{unit}]")
+      is_expected.not_to contain_file("/etc/systemd/system/#{unit}")
+      expect(file_content(catalogue, dropin)).to eq(<<~'CONF')
+        # Managed by Puppet (kask::instance). The unit itself belongs to the kask
+        # package; this drop-in only adds to it.
+        [Service]
+        Environment="MALLOC_ARENA_MAX=2"
+        Environment="ODD=a \"quoted\" 100%% \\ value"
+        ReadOnlyPaths=/a
+        ReadOnlyPaths=/b
+        WatchdogSec=60s
+      CONF
+    end
+  end
+
+  context 'with ensure absent' do
+    let(:params) { { config: config, ensure: 'absent' } }
+
+    it { is_expected.to contain_service(unit).with(ensure: 'stopped', enable: false) }
+    it { is_expected.to contain_file('/etc/echostore').with(ensure: 'absent', force: true).that_requires("Service[#{unit}]") }
+  end
+
+  context 'with an unknown config key' do
+    let(:params) { { config: config.merge('cassandra' => config['cassandra'].merge('colour' => 'blue')) } }
+    let(:facts) { debian12_facts(extra: fresh_compile_fact) }
+
+    it 'writes it as given and warns, naming the key' do
+      expect(YAML.safe_load(file_content(catalogue, path))['cassandra']['colour']).to eq('blue')
+      expect(logged).to include(a_string_matching(/Kask::Instance\[echostore\]: config key 'cassandra.colour' is not a kask setting/))
+    end
+  end
+
+  {
+    'a port that is a string' => [{ 'listen_port' => '8080' }, /config key 'listen_port' must be .*Integer/],
+    'a port out of range' => [{ 'listen_port' => 70_000 }, /config key 'listen_port' must be/],
+    'a negative TTL' => [{ 'default_ttl' => -1 }, /config key 'default_ttl' must be/],
+    'a TTL above 20 years' => [{ 'default_ttl' => 630_720_001 }, /config key 'default_ttl' must be/],
+    'a bad log level' => [{ 'log_level' => 'loud' }, /config key 'log_level' must be/],
+    'hosts as a string' => [{ 'cassandra' => { 'hosts' => 'db1' } }, /config key 'cassandra.hosts' must be/],
+    'a keyspace that is not a CQL identifier' => [{ 'cassandra' => { 'keyspace' => 'my-ks' } }, /config key 'cassandra.keyspace' must be/],
+    'verification as a string' => [{ 'cassandra' => { 'tls' => { 'enable_host_verification' => 'no' } } },
+                                   /config key 'cassandra.tls.enable_host_verification' must be/],
+    'a relative TLS path' => [{ 'tls' => { 'cert' => 'cert.pem' } }, /config key 'tls.cert' must be/],
+  }.each do |what, (bad, message)|
+    context "with #{what}" do
+      let(:params) { { config: bad } }
+
+      it { is_expected.to compile.and_raise_error(message) }
+    end
+  end
+
+  context 'named kask' do
+    let(:title) { 'kask' }
+
+    it { is_expected.to compile.and_raise_error(/the name 'kask' belongs to the package's own kask.service/) }
+  end
+
+  context 'with a name unfit for a directory' do
+    let(:title) { '../etc' }
+
+    it { is_expected.to compile.and_raise_error(/the name must be lower-case letters/) }
+  end
+end
