@@ -225,17 +225,21 @@ impl Config {
             Raw::default()
         } else {
             let de = serde_yaml::Deserializer::from_str(text);
-            let mut record = |path: serde_ignored::Path<'_>| unknown_keys.push(path.to_string());
+            // Option fields show up as `?` segments in serde_ignored's paths.
+            let mut record = |path: serde_ignored::Path<'_>| {
+                unknown_keys.push(path.to_string().replace(".?", ""))
+            };
             let ignored = serde_ignored::Deserializer::new(de, &mut record);
             serde_path_to_error::deserialize(ignored).map_err(|e| {
                 let key = e.path().to_string();
                 let inner = e.into_inner();
                 let line = inner.location().map(|l| l.line());
+                let message = yaml_message(&inner, &key);
                 ConfigError {
                     file: file.to_owned(),
                     line,
                     key: if key == "." { String::new() } else { key },
-                    message: yaml_message(&inner),
+                    message,
                 }
             })?
         };
@@ -255,12 +259,27 @@ fn is_empty_document(text: &str) -> bool {
 
 /// serde_yaml appends " at line N column M" to its messages; the line is
 /// already in our prefix, so keep only the substance.
-fn yaml_message(e: &serde_yaml::Error) -> String {
+fn yaml_message(e: &serde_yaml::Error, key: &str) -> String {
     let msg = e.to_string();
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg,
+    let msg = match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => &msg[..],
+    };
+    let msg = msg
+        .strip_prefix(key)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(msg);
+    // Our internal struct names mean nothing to an operator.
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("struct Raw") {
+        out.push_str(&rest[..i]);
+        out.push_str("a mapping");
+        rest =
+            rest[i + "struct Raw".len()..].trim_start_matches(|c: char| c.is_ascii_alphanumeric());
     }
+    out.push_str(rest);
+    out
 }
 
 // The file as written. Every field is optional; defaults and rules are
