@@ -145,3 +145,130 @@ pub fn assert_problem(r: &Response, status: u16, body: &str) {
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(r.text(), body);
 }
+
+/// A `kask` process running the real binary on a config of ours; stopped
+/// (SIGTERM, then waited for) when dropped.
+pub struct Kask {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Kask {
+    /// Starts kask with `yaml` (which must contain `listen_port: {port}`
+    /// placeholders replaced already) and waits until /healthz answers.
+    pub fn start(yaml_with_port: impl Fn(u16) -> String) -> Kask {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, yaml_with_port(port)).unwrap();
+        let log = std::fs::File::create(dir.path().join("kask.log")).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
+            .arg("--config")
+            .arg(&path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start kask");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut k = Kask { child, addr, dir };
+        k.wait_ready(Duration::from_secs(60));
+        k
+    }
+
+    fn wait_ready(&mut self, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("kask exited with {status} before it was ready; log:\n{}", self.log());
+            }
+            if let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) {
+                s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"HTTP/1.1 200" {
+                    return;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "kask not ready in {within:?}; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kask.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Kask {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The local test Cassandra (`make cassandra-up`): fail loudly if absent.
+pub fn require_cassandra() {
+    let addr: SocketAddr = "127.0.0.1:9042".parse().unwrap();
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err() {
+        panic!(
+            "FAIL (not skipped): no Cassandra on 127.0.0.1:9042. These tests need the real one: run `make cassandra-up` (`make test` does it)."
+        );
+    }
+}
+
+/// Runs one CQL statement with the Python driver (tests/cassandra/ctl.sh cql)
+/// and returns its output rows.
+pub fn cql(statement: &str) -> String {
+    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh"))
+        .arg("cql")
+        .arg(statement)
+        .output()
+        .expect("run ctl.sh cql");
+    assert!(
+        out.status.success(),
+        "cql {statement:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The keyspace and table of the storage tests, created from
+/// `kask --print-schema` (so that its output is tested against the real
+/// Cassandra too).
+pub fn ensure_schema(keyspace: &str) {
+    static DONE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap();
+    if done.iter().any(|k| k == keyspace) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, format!("cassandra:\n  keyspace: {keyspace}\n  table: values\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
+        .args(["--print-schema", "--replication", "datacenter1:1", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for stmt in String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+        cql(stmt);
+    }
+    done.push(keyspace.to_string());
+}
+
+/// A config for the local Cassandra; `extra` is appended at top level.
+pub fn cassandra_config(port: u16, keyspace: &str, extra: &str) -> String {
+    format!(
+        "---\nservice_name: kask-test\nbase_uri: sessions/v1\nlisten_address: 127.0.0.1\nlisten_port: {port}\nlog_level: info\n\
+         cassandra:\n  hosts:\n  - 127.0.0.1\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: cassandra\n    password: cassandra\n{extra}"
+    )
+}
