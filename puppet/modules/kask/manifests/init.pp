@@ -52,15 +52,7 @@ class kask (
   Hash[String[1], Hash[String[1], Any]] $instances,
 ) {
   contain kask::install
-
-  if $default_unit_ensure != 'unmanaged' {
-    $default_units_enabled = $default_unit_ensure == 'running'
-    service { ['kask.socket', 'kask.service']:
-      ensure  => $default_unit_ensure,
-      enable  => $default_units_enabled,
-      require => Class['kask::install'],
-    }
-  }
+  contain kask::default_unit
 
   $instances.each |String[1] $instance_name, Hash $params| {
     kask::instance { $instance_name:

@@ -7,12 +7,16 @@
 # reaches the service. The file is `0640 root:kask` (it holds the Cassandra
 # password) and its content is `Sensitive`, so Puppet neither logs nor diffs
 # it. The unit `kask@<name>` (shipped by the package) is enabled, running,
-# and restarted when the file or the drop-in changes.
+# and restarted when the file or the drop-in changes; its socket
+# `kask@<name>.socket`, which holds the listening socket across restarts, is
+# enabled and running too.
 #
-# Puppet never replaces the packaged unit. Environment variables and
-# `[Service]` settings go into the drop-in
-# `/etc/systemd/system/kask@<name>.service.d/puppet.conf`, which exists only
-# when there is something to put in it.
+# Puppet never replaces the packaged units; it adds drop-ins:
+# `/etc/systemd/system/kask@<name>.socket.d/listen.conf` sets the socket's
+# `ListenStream=` from `listen_address`/`listen_port` (see
+# `kask::listen_stream`), and
+# `/etc/systemd/system/kask@<name>.service.d/puppet.conf` carries environment
+# variables and `[Service]` settings, and exists only when there are some.
 #
 # @example
 #   kask::instance { 'echostore':
@@ -71,6 +75,9 @@ define kask::instance (
   }
 
   $unit = "kask@${title}.service"
+  $socket = "kask@${title}.socket"
+  $socket_dropin_dir = "/etc/systemd/system/${socket}.d"
+  $socket_dropin_file = "${socket_dropin_dir}/listen.conf"
   $config_dir = "/etc/${title}"
   $config_file = "${config_dir}/config.yaml"
   $dropin_dir = "/etc/systemd/system/${unit}.d"
@@ -122,17 +129,41 @@ define kask::instance (
       }
     }
 
+    $listen_stream = kask::listen_stream($plain_config, "Kask::Instance[${title}]")
+    file { $socket_dropin_dir:
+      ensure => directory,
+      owner  => 'root',
+      group  => 'root',
+      mode   => '0755',
+    }
+    file { $socket_dropin_file:
+      ensure  => file,
+      owner   => 'root',
+      group   => 'root',
+      mode    => '0644',
+      content => "# Managed by Puppet (kask::instance), from ${config_file}.\n[Socket]\nListenStream=\nListenStream=${listen_stream}\n",
+      notify  => Service[$socket],
+    }
+
+    # Restarting the socket stops the service (it Requires= the socket), so
+    # the service follows it.
+    service { $socket:
+      ensure  => $service_ensure,
+      enable  => $service_enable,
+      require => Class['kask::install', 'kask::default_unit'],
+      notify  => Service[$unit],
+    }
     service { $unit:
       ensure  => $service_ensure,
       enable  => $service_enable,
-      require => Class['kask::install'],
+      require => Class['kask::install', 'kask::default_unit'],
     }
   } else {
-    service { $unit:
+    service { [$unit, $socket]:
       ensure => stopped,
       enable => false,
     }
-    -> file { [$config_dir, $dropin_dir]:
+    -> file { [$config_dir, $dropin_dir, $socket_dropin_dir]:
       ensure => absent,
       force  => true,
     }

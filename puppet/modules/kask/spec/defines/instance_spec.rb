@@ -31,6 +31,28 @@ describe 'kask::instance' do
   it { is_expected.to contain_file(path).that_notifies("Service[#{unit}]") }
   it { is_expected.to contain_service(unit).with(ensure: 'running', enable: true) }
 
+  it 'binds the packaged socket unit where the config listens (localhost means 127.0.0.1)' do
+    is_expected.to contain_file('/etc/systemd/system/kask@echostore.socket.d/listen.conf')
+      .with_content(/^\[Socket\]\nListenStream=\nListenStream=127\.0\.0\.1:8082\n\z/)
+      .that_notifies('Service[kask@echostore.socket]')
+    is_expected.to contain_service('kask@echostore.socket').with(ensure: 'running', enable: true).that_notifies("Service[#{unit}]")
+    is_expected.to contain_service('kask@echostore.socket').that_requires('Class[kask::default_unit]')
+    is_expected.to contain_service(unit).that_requires('Class[kask::default_unit]')
+    is_expected.not_to contain_file('/etc/systemd/system/kask@echostore.socket')
+  end
+
+  context 'listening on IPv6' do
+    let(:params) { { config: config.merge('listen_address' => '::1') } }
+
+    it { is_expected.to contain_file('/etc/systemd/system/kask@echostore.socket.d/listen.conf').with_content(/^ListenStream=\[::1\]:8082$/) }
+  end
+
+  context 'listening on a host name' do
+    let(:params) { { config: config.merge('listen_address' => 'kask.example.org') } }
+
+    it { is_expected.to compile.and_raise_error(/listen_address 'kask.example.org' is a host name; the socket unit/) }
+  end
+
   context 'when the config itself is Sensitive' do
     let(:params) { { config: sensitive(config) } }
 
@@ -67,6 +89,8 @@ describe 'kask::instance' do
     let(:params) { { config: config, ensure: 'absent' } }
 
     it { is_expected.to contain_service(unit).with(ensure: 'stopped', enable: false) }
+    it { is_expected.to contain_service('kask@echostore.socket').with(ensure: 'stopped', enable: false) }
+    it { is_expected.to contain_file('/etc/systemd/system/kask@echostore.socket.d').with(ensure: 'absent').that_requires('Service[kask@echostore.socket]') }
     it { is_expected.to contain_file('/etc/echostore').with(ensure: 'absent', force: true).that_requires("Service[#{unit}]") }
   end
 

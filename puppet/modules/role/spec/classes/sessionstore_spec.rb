@@ -37,6 +37,13 @@ describe 'role::sessionstore' do
       is_expected.to contain_service(unit).that_requires('Class[kask::install]')
     end
 
+    it 'binds the instance socket where the config listens, after the default socket is stopped' do
+      is_expected.to contain_file("/etc/systemd/system/kask@mediawiki-services-kask.socket.d/listen.conf")
+        .with_content(/^ListenStream=0\.0\.0\.0:8080$/)
+      is_expected.to contain_service('kask@mediawiki-services-kask.socket').with(ensure: 'running', enable: true)
+      is_expected.to contain_service('kask.socket').that_comes_before('Service[kask@mediawiki-services-kask.socket]')
+    end
+
     it 'never writes the unit itself, and adds no drop-in when there is nothing to add' do
       is_expected.not_to contain_file("/etc/systemd/system/#{unit}")
       is_expected.not_to contain_file('/lib/systemd/system/kask@.service')

@@ -1,0 +1,38 @@
+# Puppet (puppet/modules: kask, profile, role), the Hiera samples and the
+# Vagrant setup. See docs/deployment.md.
+#
+#   make test-puppet       static checks (parser, lint, metadata, REFERENCE.md,
+#                          vagrant validate) and the rspec-puppet specs
+#   make test-puppet-e2e   puppet apply of role::sessionstore with the
+#                          deployment-prep sample in a systemd-nspawn
+#                          container, against `make cassandra-up`
+#   make puppet-reference  regenerate each module's REFERENCE.md
+
+APT_PACKAGES += puppet puppet-lint puppet-strings ruby-rspec-puppet \
+	ruby-puppetlabs-spec-helper ruby-puppet-syntax metadata-json-lint \
+	puppet-module-puppetlabs-stdlib vagrant vagrant-libvirt rsync systemd-container mmdebstrap curl
+TEST_TARGETS += test-puppet test-puppet-e2e
+CLEAN_TARGETS += clean-puppet
+
+PUPPET_MODULES := kask profile role
+
+.PHONY: test-puppet test-puppet-static test-puppet-spec test-puppet-e2e puppet-reference clean-puppet
+
+test-puppet: test-puppet-static test-puppet-spec
+
+test-puppet-static:
+	tests/puppet/static.sh
+
+test-puppet-spec:
+	rspec -I tests/puppet --require spec_helper $(addprefix puppet/modules/,$(addsuffix /spec,$(PUPPET_MODULES)))
+
+test-puppet-e2e: deb cassandra-up
+	tests/puppet/e2e.sh
+
+puppet-reference:
+	for m in $(PUPPET_MODULES); do \
+	    (cd puppet/modules/$$m && RUBYOPT=-W0 puppet strings generate --format markdown --out REFERENCE.md >/dev/null && rm -rf .yardoc doc) || exit 1; \
+	done
+
+clean-puppet:
+	rm -rf .state/puppet-e2e $(addprefix puppet/modules/,$(addsuffix /.yardoc,$(PUPPET_MODULES)))
