@@ -111,13 +111,17 @@ nspawn_boot() {
         cat "$NSPAWN_DIR/console.log" >&2
         return 1
     fi
-    # Wait for the manager's private bus, then for the end of the boot.
-    for i in $(seq 1 100); do
-        [ -S "$NSPAWN_ROOT/run/systemd/private" ] && break
+    # Wait for the manager's private bus (in the container's own /run), then
+    # for the end of the boot.
+    local state=
+    for i in $(seq 1 600); do
+        if NSPAWN_EXEC_TIMEOUT=10 nspawn_exec test -S /run/systemd/private 2>/dev/null; then
+            state=$(NSPAWN_EXEC_TIMEOUT=90 nspawn_exec systemctl is-system-running --wait 2>/dev/null)
+            [ -n "$state" ] && break
+        fi
+        kill -0 "$NSPAWN_PID" 2>/dev/null || break
         sleep 0.1
     done
-    local state
-    state=$(NSPAWN_EXEC_TIMEOUT=90 nspawn_exec systemctl is-system-running --wait 2>/dev/null)
     case "$state" in
         running) ;;
         degraded)
