@@ -24,8 +24,6 @@ pub struct Fatal {
 
 /// Longest wait between two attempts to reach Cassandra at startup.
 const MAX_CONNECT_BACKOFF: Duration = Duration::from_secs(30);
-/// How often the driver's view of node health is published as metrics.
-const NODE_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the service with `config` (read from `path`, which SIGHUP re-reads)
 /// until SIGTERM or SIGINT.
@@ -56,11 +54,12 @@ pub async fn run(path: PathBuf, config: Config) -> Result<(), Fatal> {
     log::info!(
         "connected to Cassandra at {} with protocol v{}",
         config.store.hosts.join(", "),
-        store.version
+        store.protocol_version()
     );
 
+    let store = Arc::new(store);
+    tokio::spawn(store.clone().maintain());
     let app = Arc::new(App::new(store, &config.http, metrics, &build, openapi));
-    spawn_node_reports(app.clone());
     spawn_watchdog();
     spawn_reloader(path, config.clone(), tls.clone());
 
@@ -131,16 +130,6 @@ async fn connect_with_retry(config: &Config, metrics: StorageMetrics) -> Cassand
             }
         }
     }
-}
-
-fn spawn_node_reports(app: Arc<App<CassandraStore>>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(NODE_REPORT_INTERVAL);
-        loop {
-            tick.tick().await;
-            app.store.report_nodes();
-        }
-    });
 }
 
 /// WATCHDOG=1 from a task on the serving runtime: a stuck runtime misses them.

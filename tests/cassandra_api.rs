@@ -32,16 +32,41 @@ fn create_read_overwrite_delete() {
     let k = kask("");
     let key = unique("crud");
     let path = format!("/sessions/v1/{key}");
-    assert_problem(&request(k.addr, "GET", &path, &[], b""), 404, &not_found(&path));
-    assert_eq!(request(k.addr, "POST", &path, &[("Content-Type", "application/octet-stream")], b"one").status, 201);
+    assert_problem(
+        &request(k.addr, "GET", &path, &[], b""),
+        404,
+        &not_found(&path),
+    );
+    assert_eq!(
+        request(
+            k.addr,
+            "POST",
+            &path,
+            &[("Content-Type", "application/octet-stream")],
+            b"one"
+        )
+        .status,
+        201
+    );
     let r = request(k.addr, "GET", &path, &[], b"");
-    assert_eq!((r.status, r.header("content-type")), (200, Some("application/octet-stream")));
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("application/octet-stream"))
+    );
     assert_eq!(r.body, b"one");
     assert_eq!(request(k.addr, "POST", &path, &[], b"two").status, 201);
     assert_eq!(request(k.addr, "GET", &path, &[], b"").body, b"two");
     assert_eq!(request(k.addr, "DELETE", &path, &[], b"").status, 204);
-    assert_problem(&request(k.addr, "GET", &path, &[], b""), 404, &not_found(&path));
-    assert_eq!(request(k.addr, "DELETE", &path, &[], b"").status, 204, "deleting an absent key");
+    assert_problem(
+        &request(k.addr, "GET", &path, &[], b""),
+        404,
+        &not_found(&path),
+    );
+    assert_eq!(
+        request(k.addr, "DELETE", &path, &[], b"").status,
+        204,
+        "deleting an absent key"
+    );
 }
 
 #[test]
@@ -50,11 +75,18 @@ fn values_of_every_shape() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("one-byte", vec![b'x']),
         ("every-byte", (0..=255u8).cycle().take(4096).collect()),
-        ("at-limit", (0..1_048_576u32).map(|i| (i * 7 % 251) as u8).collect()),
+        (
+            "at-limit",
+            (0..1_048_576u32).map(|i| (i * 7 % 251) as u8).collect(),
+        ),
     ];
     for (name, value) in &cases {
         let path = format!("/sessions/v1/{}", unique(name));
-        assert_eq!(request(k.addr, "POST", &path, &[], value).status, 201, "{name}");
+        assert_eq!(
+            request(k.addr, "POST", &path, &[], value).status,
+            201,
+            "{name}"
+        );
         let r = request(k.addr, "GET", &path, &[], b"");
         assert_eq!(r.status, 200, "{name}");
         assert!(r.body == *value, "{name}: value changed in the round trip");
@@ -70,14 +102,35 @@ fn unicode_and_mediawiki_keys() {
     let k = kask("");
     let id = unique("sess");
     let encoded = format!("/sessions/v1/enwiki%3AMWSession%3A{id}");
-    assert_eq!(request(k.addr, "POST", &encoded, &[], b"session data").status, 201);
+    assert_eq!(
+        request(k.addr, "POST", &encoded, &[], b"session data").status,
+        201
+    );
     // stored under the decoded key, as the reference does
-    let rows = cql(&format!("SELECT value FROM {KS}.values WHERE key = 'enwiki:MWSession:{id}'"));
+    let rows = cql(&format!(
+        "SELECT value FROM {KS}.values WHERE key = 'enwiki:MWSession:{id}'"
+    ));
     assert_eq!(rows.trim(), format!("0x{}", hex(b"session data")));
-    assert_eq!(request(k.addr, "GET", &format!("/sessions/v1/enwiki:MWSession:{id}"), &[], b"").body, b"session data");
+    assert_eq!(
+        request(
+            k.addr,
+            "GET",
+            &format!("/sessions/v1/enwiki:MWSession:{id}"),
+            &[],
+            b""
+        )
+        .body,
+        b"session data"
+    );
     let snow = format!("/sessions/v1/%E2%98%83-{}", unique("u"));
-    assert_eq!(request(k.addr, "POST", &snow, &[], "\u{2603}".as_bytes()).status, 201);
-    assert_eq!(request(k.addr, "GET", &snow, &[], b"").body, "\u{2603}".as_bytes());
+    assert_eq!(
+        request(k.addr, "POST", &snow, &[], "\u{2603}".as_bytes()).status,
+        201
+    );
+    assert_eq!(
+        request(k.addr, "GET", &snow, &[], b"").body,
+        "\u{2603}".as_bytes()
+    );
 }
 
 fn hex(b: &[u8]) -> String {
@@ -90,12 +143,19 @@ fn other_clients_read_our_data_and_we_read_theirs() {
     // ours -> plain CQL (the Python driver)
     let key = unique("ours");
     let value: Vec<u8> = vec![0, 1, 2, 0xfe, 0xff, b'k'];
-    assert_eq!(request(k.addr, "POST", &format!("/sessions/v1/{key}"), &[], &value).status, 201);
-    let rows = cql(&format!("SELECT value FROM {KS}.values WHERE key = '{key}'"));
+    assert_eq!(
+        request(k.addr, "POST", &format!("/sessions/v1/{key}"), &[], &value).status,
+        201
+    );
+    let rows = cql(&format!(
+        "SELECT value FROM {KS}.values WHERE key = '{key}'"
+    ));
     assert_eq!(rows.trim(), format!("0x{}", hex(&value)));
     // plain CQL, as the reference writes -> ours
     let key = unique("theirs");
-    cql(&format!("INSERT INTO {KS}.values (key, value) VALUES ('{key}', 0x00ff10) USING TTL 600"));
+    cql(&format!(
+        "INSERT INTO {KS}.values (key, value) VALUES ('{key}', 0x00ff10) USING TTL 600"
+    ));
     let r = request(k.addr, "GET", &format!("/sessions/v1/{key}"), &[], b"");
     assert_eq!((r.status, r.body), (200, vec![0x00, 0xff, 0x10]));
 }
@@ -105,23 +165,39 @@ fn ttl_expiry_and_reset_on_overwrite() {
     let k = kask("default_ttl: 4\n");
     let path = format!("/sessions/v1/{}", unique("ttl"));
     let start = Instant::now();
-    assert_eq!(request(k.addr, "POST", &path, &[], b"short-lived").status, 201);
+    assert_eq!(
+        request(k.addr, "POST", &path, &[], b"short-lived").status,
+        201
+    );
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(request(k.addr, "POST", &path, &[], b"renewed").status, 201, "overwrite resets the TTL");
+    assert_eq!(
+        request(k.addr, "POST", &path, &[], b"renewed").status,
+        201,
+        "overwrite resets the TTL"
+    );
     std::thread::sleep(Duration::from_millis(3000));
     // 5.5 s after the first write, 3 s after the second: alive only if reset
     assert!(start.elapsed() > Duration::from_secs(4));
     assert_eq!(request(k.addr, "GET", &path, &[], b"").body, b"renewed");
     std::thread::sleep(Duration::from_millis(2000));
-    assert_eq!(request(k.addr, "GET", &path, &[], b"").status, 404, "expired after its TTL");
+    assert_eq!(
+        request(k.addr, "GET", &path, &[], b"").status,
+        404,
+        "expired after its TTL"
+    );
 }
 
 #[test]
 fn ttl_zero_means_no_expiry() {
     let k = kask("default_ttl: 0\n");
     let key = unique("forever");
-    assert_eq!(request(k.addr, "POST", &format!("/sessions/v1/{key}"), &[], b"v").status, 201);
-    let ttl = cql(&format!("SELECT TTL(value) FROM {KS}.values WHERE key = '{key}'"));
+    assert_eq!(
+        request(k.addr, "POST", &format!("/sessions/v1/{key}"), &[], b"v").status,
+        201
+    );
+    let ttl = cql(&format!(
+        "SELECT TTL(value) FROM {KS}.values WHERE key = '{key}'"
+    ));
     assert_eq!(ttl.trim(), "null", "no TTL set");
 }
 
@@ -152,8 +228,15 @@ fn two_hundred_concurrent_clients() {
             })
         })
         .collect();
-    let failures: Vec<String> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
-    assert!(failures.is_empty(), "{} failures: {failures:?}", failures.len());
+    let failures: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failures: {failures:?}",
+        failures.len()
+    );
 }
 
 #[test]
@@ -163,8 +246,17 @@ fn storage_metrics_are_exposed() {
     request(k.addr, "POST", &path, &[], b"v");
     request(k.addr, "GET", &path, &[], b"");
     let m = request(k.addr, "GET", "/metrics", &[], b"").text();
-    assert!(m.contains("kask_cassandra_request_duration_seconds_count{operation=\"set\"} 1"), "{m}");
-    assert!(m.contains("kask_cassandra_request_duration_seconds_count{operation=\"get\"} 1"), "{m}");
-    assert!(m.contains("http_requests_total{code=\"201\",method=\"POST\"} 1"), "{m}");
+    assert!(
+        m.contains("kask_cassandra_request_duration_seconds_count{operation=\"set\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("kask_cassandra_request_duration_seconds_count{operation=\"get\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("http_requests_total{code=\"201\",method=\"POST\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("process_resident_memory_bytes"), "{m}");
 }

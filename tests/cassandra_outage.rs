@@ -11,10 +11,13 @@ use common::*;
 const KS: &str = "kask_test";
 
 fn ctl(cmd: &str) {
-    let st = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh"))
-        .arg(cmd)
-        .status()
-        .unwrap();
+    let st = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cassandra/ctl.sh"
+    ))
+    .arg(cmd)
+    .status()
+    .unwrap();
     assert!(st.success(), "ctl.sh {cmd} failed");
 }
 
@@ -22,9 +25,12 @@ fn ctl(cmd: &str) {
 struct Restart;
 impl Drop for Restart {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh"))
-            .arg("start")
-            .status();
+        let _ = std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/cassandra/ctl.sh"
+        ))
+        .arg("start")
+        .status();
     }
 }
 
@@ -47,7 +53,10 @@ fn outage_gives_prompt_500s_and_the_service_recovers_by_itself() {
         assert!(took < Duration::from_millis(3500), "{method} took {took:?}");
     }
     let m = request(k.addr, "GET", "/metrics", &[], b"").text();
-    assert!(m.contains("http_requests_total{code=\"500\",method=\"DELETE\"} 1"), "{m}");
+    assert!(
+        m.contains("http_requests_total{code=\"500\",method=\"DELETE\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("kask_cassandra_errors_total{"), "{m}");
 
     ctl("start");
@@ -56,14 +65,27 @@ fn outage_gives_prompt_500s_and_the_service_recovers_by_itself() {
         let t = Instant::now();
         let r = request(k.addr, "GET", &path, &[], b"");
         if r.status == 200 {
-            assert_eq!(r.body, b"before", "the value written before the outage is still there");
+            assert_eq!(
+                r.body, b"before",
+                "the value written before the outage is still there"
+            );
             break t;
         }
-        assert!(Instant::now() < deadline, "kask did not recover within 90 s of Cassandra's return; log:\n{}", k.log());
+        assert!(
+            Instant::now() < deadline,
+            "kask did not recover within 90 s of Cassandra's return; log:\n{}",
+            k.log()
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
-    eprintln!("recovered {:?} before the deadline", deadline - recovered_after);
+    eprintln!(
+        "recovered {:?} before the deadline",
+        deadline - recovered_after
+    );
     assert_eq!(request(k.addr, "POST", &path, &[], b"after").status, 201);
     assert_eq!(request(k.addr, "GET", &path, &[], b"").body, b"after");
-    assert!(k.log().contains("\"level\":\"ERROR\""), "the failures were logged");
+    assert!(
+        k.log().contains("\"level\":\"ERROR\""),
+        "the failures were logged"
+    );
 }

@@ -9,7 +9,10 @@
 //! The schema is the reference's, so data written by either is readable by
 //! the other: `key text PRIMARY KEY, value blob`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -86,6 +89,30 @@ impl Sessions {
         }
     }
 
+    /// Addresses of the nodes the driver does not consider up.
+    fn down_nodes(&self) -> Vec<SocketAddr> {
+        fn down<I: Iterator<Item = (NodeState, SocketAddr)>>(nodes: I) -> Vec<SocketAddr> {
+            nodes
+                .filter(|(s, _)| *s != NodeState::Up)
+                .map(|(_, a)| a)
+                .collect()
+        }
+        match self {
+            Sessions::Tcp(s) => down(
+                s.cluster_metadata()
+                    .nodes()
+                    .values()
+                    .map(|n| (n.state(), n.broadcast_rpc_address())),
+            ),
+            Sessions::Tls(s) => down(
+                s.cluster_metadata()
+                    .nodes()
+                    .values()
+                    .map(|n| (n.state(), n.broadcast_rpc_address())),
+            ),
+        }
+    }
+
     /// (up, down) node counts as the driver sees them.
     fn node_states(&self) -> (usize, usize) {
         fn count<I: Iterator<Item = NodeState>>(states: I) -> (usize, usize) {
@@ -113,17 +140,26 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-pub struct CassandraStore {
+/// A session with its prepared statements; replaced whole when the session
+/// is rebuilt.
+struct Inner {
     session: Sessions,
     get: PreparedQuery,
     set: PreparedQuery,
     delete: PreparedQuery,
-    ttl: i32,
-    query_timeout: Duration,
-    metrics: StorageMetrics,
-    /// The protocol version in use, for the startup log.
-    pub version: u8,
 }
+
+pub struct CassandraStore {
+    inner: ArcSwap<Inner>,
+    cfg: StoreConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    version: Version,
+    ttl: i32,
+    metrics: StorageMetrics,
+}
+
+/// How often [`CassandraStore::maintain`] looks at node health.
+pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The CQL that creates the keyspace and the table, for `--print-schema`.
 /// `replication` lists (data centre, replication factor) pairs.
@@ -173,95 +209,209 @@ impl CassandraStore {
             Some(_) => Version::V4,
             None => negotiate(cfg, tls.clone()).await?,
         };
-        let contact_points: Vec<NodeAddress> = cfg
-            .hosts
-            .iter()
-            .map(|h| NodeAddress::from(format!("{h}:{}", cfg.port)))
-            .collect();
-        let auth: Arc<dyn SaslAuthenticatorProvider + Send + Sync> = match &cfg.auth {
-            Some(c) => Arc::new(StaticPasswordAuthenticatorProvider::new(
-                &c.username,
-                &c.password.expose().to_string(),
-            )),
-            None => Arc::new(NoneAuthenticatorProvider),
+        let inner = build(cfg, tls.clone(), version).await?;
+        let store = CassandraStore {
+            inner: ArcSwap::from_pointee(inner),
+            cfg: cfg.clone(),
+            tls,
+            version,
+            ttl: cfg.default_ttl as i32,
+            metrics,
         };
-        let pool = ConnectionPoolConfigBuilder::new()
-            .with_connect_timeout(Some(cfg.connect_timeout))
-            .with_heartbeat_interval(Duration::from_secs(10))
-            .build();
-        let reconnect = Arc::new(ExponentialReconnectionPolicy::new(
-            Duration::from_millis(200),
-            Duration::from_secs(10),
-            usize::MAX,
-        ));
-        let distance = || -> Box<dyn NodeDistanceEvaluator + Send + Sync> {
-            match &cfg.local_dc {
-                Some(dc) => Box::new(TopologyAwareNodeDistanceEvaluator::new(dc.clone())),
-                None => Box::new(AllLocalNodeDistanceEvaluator),
+        store.report_nodes();
+        Ok(store)
+    }
+
+    /// The protocol version in use.
+    pub fn protocol_version(&self) -> u8 {
+        u8::from(self.version)
+    }
+
+    /// Watches node health for as long as the service runs. The driver can
+    /// keep a node marked down after it came back (the reference's 2022-09
+    /// and 2023-01 incidents were this, with another driver). When a node
+    /// the driver calls down accepts connections again, or no node is up
+    /// while a contact point answers, the session is rebuilt and swapped in:
+    /// no restart, and requests in flight finish on the old one.
+    pub async fn maintain(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(HEALTH_CHECK_INTERVAL);
+        loop {
+            tick.tick().await;
+            let (up, down) = self.report_nodes();
+            if down == 0 && up > 0 {
+                continue;
             }
+            let mut candidates = self.inner.load().session.down_nodes();
+            if up == 0 {
+                candidates.extend(self.contact_points().await);
+            }
+            let mut back = None;
+            for addr in candidates {
+                let probe =
+                    tokio::time::timeout(self.cfg.connect_timeout, TcpStream::connect(addr));
+                if let Ok(Ok(_)) = probe.await {
+                    back = Some(addr);
+                    break;
+                }
+            }
+            let Some(addr) = back else { continue };
+            log::warn!(
+                "Cassandra at {addr} accepts connections but the driver has it down ({up} up, {down} down); rebuilding the session"
+            );
+            match build(&self.cfg, self.tls.clone(), self.version).await {
+                Ok(inner) => {
+                    self.inner.store(Arc::new(inner));
+                    let (up, down) = self.report_nodes();
+                    log::info!("Cassandra session rebuilt: {up} node(s) up, {down} down");
+                }
+                Err(e) => log::warn!("rebuilding the Cassandra session failed, will retry: {e}"),
+            }
+        }
+    }
+
+    async fn contact_points(&self) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for h in &self.cfg.hosts {
+            if let Ok(addrs) = tokio::net::lookup_host((h.as_str(), self.cfg.port)).await {
+                out.extend(addrs);
+            }
+        }
+        out
+    }
+
+    /// Runs one CQL statement as it is (for tools and tests; the API never
+    /// uses it).
+    pub async fn execute_cql(&self, cql: &str) -> Result<(), StoreError> {
+        let inner = self.inner.load();
+        tokio::time::timeout(self.cfg.query_timeout, inner.session.query(cql))
+            .await
+            .map_err(|_| StoreError::Timeout)?
+            .map(|_| ())
+            .map_err(|e| StoreError::Failed(e.to_string()))
+    }
+
+    /// Publishes the driver's view of node health as metrics; returns
+    /// (up, down).
+    pub fn report_nodes(&self) -> (usize, usize) {
+        let (up, down) = self.inner.load().session.node_states();
+        self.metrics.set_nodes(up, down);
+        (up, down)
+    }
+
+    async fn run(
+        &self,
+        op: Op,
+        statement: fn(&Inner) -> &PreparedQuery,
+        params: StatementParams,
+    ) -> Result<Envelope, StoreError> {
+        let started = Instant::now();
+        let inner = self.inner.load();
+        let exec = inner.session.exec(statement(&inner), &params);
+        let result = match tokio::time::timeout(self.cfg.query_timeout, exec).await {
+            Err(_) => Err(StoreError::Timeout),
+            Ok(Err(e)) => Err(StoreError::Failed(e.to_string())),
+            Ok(Ok(envelope)) => Ok(envelope),
         };
-        let hosts = cfg.hosts.join(", ");
-        // The driver retries forever on some failures (bad credentials among
-        // them), so the whole build is bounded.
-        let build_timeout = cfg.connect_timeout * 2;
-        let timed_out = || {
-            ConnectError(format!(
+        self.metrics
+            .observe(op, started.elapsed(), result.as_ref().err());
+        result
+    }
+}
+
+/// Builds a session and prepares the three statements.
+async fn build(
+    cfg: &StoreConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    version: Version,
+) -> Result<Inner, ConnectError> {
+    let contact_points: Vec<NodeAddress> = cfg
+        .hosts
+        .iter()
+        .map(|h| NodeAddress::from(format!("{h}:{}", cfg.port)))
+        .collect();
+    let auth: Arc<dyn SaslAuthenticatorProvider + Send + Sync> = match &cfg.auth {
+        Some(c) => Arc::new(StaticPasswordAuthenticatorProvider::new(
+            &c.username,
+            &c.password.expose().to_string(),
+        )),
+        None => Arc::new(NoneAuthenticatorProvider),
+    };
+    let pool = ConnectionPoolConfigBuilder::new()
+        .with_connect_timeout(Some(cfg.connect_timeout))
+        .with_heartbeat_interval(Duration::from_secs(10))
+        .build();
+    let reconnect = Arc::new(ExponentialReconnectionPolicy::new(
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+        usize::MAX,
+    ));
+    let distance = || -> Box<dyn NodeDistanceEvaluator + Send + Sync> {
+        match &cfg.local_dc {
+            Some(dc) => Box::new(TopologyAwareNodeDistanceEvaluator::new(dc.clone())),
+            None => Box::new(AllLocalNodeDistanceEvaluator),
+        }
+    };
+    let hosts = cfg.hosts.join(", ");
+    // The driver retries forever on some failures (bad credentials among
+    // them), so the whole build is bounded.
+    let build_timeout = cfg.connect_timeout * 2;
+    let timed_out = || {
+        ConnectError(format!(
                 "no Cassandra session with {hosts} (port {}) within {} ms: check that the nodes are up, and the credentials",
                 cfg.port,
                 build_timeout.as_millis()
             ))
-        };
-        let session = match tls {
-            None => {
-                let node = NodeTcpConfigBuilder::new()
-                    .with_contact_points(contact_points)
-                    .with_authenticator_provider(auth)
-                    .with_version(version)
-                    .build()
-                    .await
-                    .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
-                let builder = TcpSessionBuilder::new(Lb::new(None, false), node)
-                    .with_node_distance_evaluator(distance())
-                    .with_connection_pool_config(pool)
-                    .with_reconnection_policy(reconnect)
-                    .with_tcp_nodelay(true);
-                let s = tokio::time::timeout(build_timeout, builder.build())
-                    .await
-                    .map_err(|_| timed_out())?
-                    .map_err(|e| ConnectError(format!("Cassandra session with {hosts}: {e}")))?;
-                Sessions::Tcp(s)
-            }
-            Some(tls) => {
-                let name = ServerName::try_from(cfg.hosts[0].clone()).map_err(|e| {
-                    ConnectError(format!("cassandra.hosts: {:?}: {e}", cfg.hosts[0]))
+    };
+    let session = match tls {
+        None => {
+            let node = NodeTcpConfigBuilder::new()
+                .with_contact_points(contact_points)
+                .with_authenticator_provider(auth)
+                .with_version(version)
+                .build()
+                .await
+                .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
+            let builder = TcpSessionBuilder::new(Lb::new(None, false), node)
+                .with_node_distance_evaluator(distance())
+                .with_connection_pool_config(pool)
+                .with_reconnection_policy(reconnect)
+                .with_tcp_nodelay(true);
+            let s = tokio::time::timeout(build_timeout, builder.build())
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| ConnectError(format!("Cassandra session with {hosts}: {e}")))?;
+            Sessions::Tcp(s)
+        }
+        Some(tls) => {
+            let name = ServerName::try_from(cfg.hosts[0].clone())
+                .map_err(|e| ConnectError(format!("cassandra.hosts: {:?}: {e}", cfg.hosts[0])))?;
+            let node = NodeRustlsConfigBuilder::new(name, tls)
+                .with_contact_points(contact_points)
+                .with_authenticator_provider(auth)
+                .with_version(version)
+                .build()
+                .await
+                .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
+            let builder = RustlsSessionBuilder::new(Lb::new(None, false), node)
+                .with_node_distance_evaluator(distance())
+                .with_connection_pool_config(pool)
+                .with_reconnection_policy(reconnect)
+                .with_tcp_nodelay(true);
+            let s = tokio::time::timeout(build_timeout, builder.build())
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| {
+                    ConnectError(format!("Cassandra session with {hosts} over TLS: {e}"))
                 })?;
-                let node = NodeRustlsConfigBuilder::new(name, tls)
-                    .with_contact_points(contact_points)
-                    .with_authenticator_provider(auth)
-                    .with_version(version)
-                    .build()
-                    .await
-                    .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
-                let builder = RustlsSessionBuilder::new(Lb::new(None, false), node)
-                    .with_node_distance_evaluator(distance())
-                    .with_connection_pool_config(pool)
-                    .with_reconnection_policy(reconnect)
-                    .with_tcp_nodelay(true);
-                let s = tokio::time::timeout(build_timeout, builder.build())
-                    .await
-                    .map_err(|_| timed_out())?
-                    .map_err(|e| {
-                        ConnectError(format!("Cassandra session with {hosts} over TLS: {e}"))
-                    })?;
-                Sessions::Tls(s)
-            }
-        };
+            Sessions::Tls(s)
+        }
+    };
 
-        let table = format!("{}.{}", quote(&cfg.keyspace), quote(&cfg.table));
-        let prepare = |cql: String| {
-            let session = &session;
-            async move {
-                tokio::time::timeout(cfg.query_timeout, session.prepare(cql.clone()))
+    let table = format!("{}.{}", quote(&cfg.keyspace), quote(&cfg.table));
+    let prepare = |cql: String| {
+        let session = &session;
+        async move {
+            tokio::time::timeout(cfg.query_timeout, session.prepare(cql.clone()))
                     .await
                     .map_err(|_| ConnectError(format!("preparing `{cql}` timed out")))?
                     .map_err(|e| {
@@ -269,61 +419,20 @@ impl CassandraStore {
                             "preparing `{cql}` failed: {e} (does the table exist? `kask --print-schema` prints the CQL that creates it)"
                         ))
                     })
-            }
-        };
-        let get = prepare(format!("SELECT value FROM {table} WHERE key = ?")).await?;
-        let set = prepare(format!(
-            "INSERT INTO {table} (key, value) VALUES (?, ?) USING TTL ?"
-        ))
-        .await?;
-        let delete = prepare(format!("DELETE FROM {table} WHERE key = ?")).await?;
-        let store = CassandraStore {
-            session,
-            get,
-            set,
-            delete,
-            ttl: cfg.default_ttl as i32,
-            query_timeout: cfg.query_timeout,
-            metrics,
-            version: u8::from(version),
-        };
-        store.report_nodes();
-        Ok(store)
-    }
-
-    /// Runs one CQL statement as it is (for schema set-up in tests and
-    /// tools; the API never uses it).
-    pub async fn execute_cql(&self, cql: &str) -> Result<(), StoreError> {
-        tokio::time::timeout(self.query_timeout, self.session.query(cql))
-            .await
-            .map_err(|_| StoreError::Timeout)?
-            .map(|_| ())
-            .map_err(|e| StoreError::Failed(e.to_string()))
-    }
-
-    /// Publishes the driver's view of node health as metrics.
-    pub fn report_nodes(&self) {
-        let (up, down) = self.session.node_states();
-        self.metrics.set_nodes(up, down);
-    }
-
-    async fn run(
-        &self,
-        op: Op,
-        q: &PreparedQuery,
-        params: StatementParams,
-    ) -> Result<Envelope, StoreError> {
-        let started = Instant::now();
-        let result =
-            match tokio::time::timeout(self.query_timeout, self.session.exec(q, &params)).await {
-                Err(_) => Err(StoreError::Timeout),
-                Ok(Err(e)) => Err(StoreError::Failed(e.to_string())),
-                Ok(Ok(envelope)) => Ok(envelope),
-            };
-        self.metrics
-            .observe(op, started.elapsed(), result.as_ref().err());
-        result
-    }
+        }
+    };
+    let get = prepare(format!("SELECT value FROM {table} WHERE key = ?")).await?;
+    let set = prepare(format!(
+        "INSERT INTO {table} (key, value) VALUES (?, ?) USING TTL ?"
+    ))
+    .await?;
+    let delete = prepare(format!("DELETE FROM {table} WHERE key = ?")).await?;
+    Ok(Inner {
+        session,
+        get,
+        set,
+        delete,
+    })
 }
 
 fn params(consistency: Consistency, values: Vec<Value>) -> StatementParams {
@@ -342,7 +451,7 @@ fn params(consistency: Consistency, values: Vec<Value>) -> StatementParams {
 impl Store for CassandraStore {
     async fn get(&self, key: &Key) -> Result<Option<Bytes>, StoreError> {
         let p = params(Consistency::LocalQuorum, vec![Value::from(key.as_str())]);
-        let envelope = self.run(Op::Get, &self.get, p).await?;
+        let envelope = self.run(Op::Get, |i| &i.get, p).await?;
         let body = envelope
             .response_body()
             .map_err(|e| StoreError::Failed(e.to_string()))?;
@@ -372,12 +481,12 @@ impl Store for CassandraStore {
                 Value::from(self.ttl),
             ],
         );
-        self.run(Op::Set, &self.set, p).await.map(|_| ())
+        self.run(Op::Set, |i| &i.set, p).await.map(|_| ())
     }
 
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
         let p = params(Consistency::EachQuorum, vec![Value::from(key.as_str())]);
-        self.run(Op::Delete, &self.delete, p).await.map(|_| ())
+        self.run(Op::Delete, |i| &i.delete, p).await.map(|_| ())
     }
 }
 

@@ -67,3 +67,21 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+/// A shared store is a store (the service keeps one handle for health
+/// maintenance, the HTTP layer another).
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send {
+        (**self).get(key)
+    }
+    fn set(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).set(key, value)
+    }
+    fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete(key)
+    }
+}

@@ -180,17 +180,26 @@ impl Kask {
         let deadline = std::time::Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("kask exited with {status} before it was ready; log:\n{}", self.log());
+                panic!(
+                    "kask exited with {status} before it was ready; log:\n{}",
+                    self.log()
+                );
             }
             if let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) {
-                s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
+                let _ =
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut buf = [0u8; 12];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"HTTP/1.1 200" {
                     return;
                 }
             }
-            assert!(std::time::Instant::now() < deadline, "kask not ready in {within:?}; log:\n{}", self.log());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kask not ready in {within:?}; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -211,7 +220,11 @@ impl Drop for Kask {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The local test Cassandra (`make cassandra-up`): fail loudly if absent.
@@ -227,11 +240,14 @@ pub fn require_cassandra() {
 /// Runs one CQL statement with the Python driver (tests/cassandra/ctl.sh cql)
 /// and returns its output rows.
 pub fn cql(statement: &str) -> String {
-    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh"))
-        .arg("cql")
-        .arg(statement)
-        .output()
-        .expect("run ctl.sh cql");
+    let out = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cassandra/ctl.sh"
+    ))
+    .arg("cql")
+    .arg(statement)
+    .output()
+    .expect("run ctl.sh cql");
     assert!(
         out.status.success(),
         "cql {statement:?} failed: {}{}",
@@ -252,14 +268,27 @@ pub fn ensure_schema(keyspace: &str) {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yaml");
-    std::fs::write(&path, format!("cassandra:\n  keyspace: {keyspace}\n  table: values\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("cassandra:\n  keyspace: {keyspace}\n  table: values\n"),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
-        .args(["--print-schema", "--replication", "datacenter1:1", "--config"])
+        .args([
+            "--print-schema",
+            "--replication",
+            "datacenter1:1",
+            "--config",
+        ])
         .arg(&path)
         .output()
         .unwrap();
     assert!(out.status.success());
-    for stmt in String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+    for stmt in String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
         cql(stmt);
     }
     done.push(keyspace.to_string());
