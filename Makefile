@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := build-essential pkg-config libsystemd-dev curl ca-certificates python3-cassandra
+APT_PACKAGES :=
 TEST_TARGETS :=
 CLEAN_TARGETS :=
 

@@ -1,0 +1,38 @@
+# The service itself: build, lint, unit and storage tests, and `make run`.
+#
+#   make build       target/release/kask
+#   make test-rust   fmt, clippy, unit and HTTP tests, storage tests against
+#                    the real Cassandra (started if needed), then the outage
+#                    test on its own (it stops and restarts that Cassandra)
+#   make run         local Cassandra + schema + kask on docs/examples/local.yaml
+
+APT_PACKAGES += build-essential pkg-config libsystemd-dev curl ca-certificates
+TEST_TARGETS += test-rust
+
+RUN_CONFIG := docs/examples/local.yaml
+KASK_BIN := target/release/kask
+
+.PHONY: build test-rust run schema-local
+
+build:
+	cargo build --release --locked
+
+test-rust: cassandra-up
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(cassandra_outage)'
+	cargo nextest run --locked -E 'binary(cassandra_outage)'
+
+schema-local: build cassandra-up
+	$(KASK_BIN) --print-schema --config $(RUN_CONFIG) --replication datacenter1:1 \
+	  | while read -r stmt; do tests/cassandra/ctl.sh cql "$$stmt" >/dev/null; done
+
+run: schema-local
+	@echo
+	@echo "kask is starting on http://127.0.0.1:8081/sessions/v1/ (Ctrl-C stops it). In another shell:"
+	@echo "  curl -i -X POST --data-binary 'hello' http://127.0.0.1:8081/sessions/v1/greeting"
+	@echo "  curl -i http://127.0.0.1:8081/sessions/v1/greeting"
+	@echo "  curl -i -X DELETE http://127.0.0.1:8081/sessions/v1/greeting"
+	@echo "  curl http://127.0.0.1:8081/healthz; curl http://127.0.0.1:8081/metrics"
+	@echo
+	exec $(KASK_BIN) --config $(RUN_CONFIG)
