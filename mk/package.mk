@@ -28,4 +28,4 @@ test-package-e2e: deb cassandra-up
 	tests/package/e2e.sh $(KASK_DEB)
 
 clean-package:
-	rm -rf dist .state/deb
+	rm -rf dist .state/deb .state/nspawn
