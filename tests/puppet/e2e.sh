@@ -13,6 +13,7 @@
 #   3. A config that kask --check-config refuses never replaces the running
 #      file, and the running service is left alone.
 #   4. A second apply changes nothing (--detailed-exitcodes 0).
+#   5. A changed config is written and restarts the service.
 #
 # The Cassandra host name of the sample resolves to 127.0.0.1 in the
 # container (/etc/hosts). profile::cassandra is switched off
@@ -206,6 +207,26 @@ else
     tests/cassandra/ctl.sh status >&2
     nspawn_journal -u "$UNIT" -n 20 -o cat >&2
 fi
+
+# --- 4. a changed config restarts the service ---------------------------
+echo "== puppet apply of the same instance with another default_ttl"
+before_pid=$(nspawn_exec systemctl show -p MainPID --value "$UNIT")
+changed=$(ruby -ryaml -e 'c = YAML.safe_load(File.read(ARGV[0])); c["default_ttl"] = 3600
+                         print "kask::instance { \"#{ARGV[1]}\": config => #{c.inspect} }"' "$WORK/config.yaml" "$SERVICE")
+apply "$WORK/apply-ttl.log" "$changed"; rc=$?
+grep -E '^(Notice|Error|Warning): /' "$WORK/apply-ttl.log"
+[ "$rc" = 2 ] && pass "apply of a changed config made changes (exit 2)" || fail "apply of a changed config exited $rc (want 2)"
+grep -q '^default_ttl: 3600$' "$NSPAWN_ROOT$CONFIG" && pass "$CONFIG has the new default_ttl" || fail "$CONFIG was not rewritten"
+after_pid=$(nspawn_exec systemctl show -p MainPID --value "$UNIT")
+if [ "$(nspawn_exec systemctl is-active "$UNIT")" = active ] && [ "$after_pid" != "$before_pid" ] && [ "$after_pid" != 0 ]; then
+    pass "$UNIT restarted on the config change (MainPID $before_pid -> $after_pid)"
+else
+    fail "$UNIT not restarted on the config change (MainPID $before_pid -> $after_pid)"
+fi
+apply "$WORK/apply3.log" "$ROLE"; rc=$?
+[ "$rc" = 2 ] && pass "the role puts the sample's config back (exit 2)" || fail "re-apply of the role exited $rc (want 2)"
+code=$(curl -sS -o "$WORK/got" -w '%{http_code}' "$BASE/$key")
+[ "$code" = 200 ] && cmp -s "$WORK/value" "$WORK/got" && pass "the session survives the restarts" || fail "GET after the restarts -> $code"
 curl -sS -o /dev/null -X DELETE "$BASE/$key" || true
 
 if [ "$failures" -ne 0 ]; then
