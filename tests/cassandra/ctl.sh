@@ -21,6 +21,8 @@
 # cassandra, DC datacenter1); node N itself listens on 127.0.0.N:19042.
 # KASK_CASSANDRA_NODES=3 at the first `up` makes a ring of three nodes
 # (127.0.0.1 .2 .3); the count then sticks until `wipe`.
+# KASK_CASSANDRA_STATE (default .state/cassandra) and KASK_CASSANDRA_NET
+# (default 127.0.0) let a second set run beside the first.
 #
 # Exit codes: 0 done; 1 failed (a node or relay did not come up in time, or a
 # statement failed); 2 usage; 3 status: not (all) up; 4 a prerequisite is
@@ -41,6 +43,9 @@ NATIVE_PORT=19042  # nodes' own CQL port, behind the relays
 STORAGE_PORT=17000
 SSL_STORAGE_PORT=17001
 HEAP=512M
+# Node N lives on $NET.N. Another value (e.g. 127.0.1) with another
+# KASK_CASSANDRA_STATE runs a second, separate set beside the usual one.
+NET=${KASK_CASSANDRA_NET:-127.0.0}
 UP_TIMEOUT=${KASK_CASSANDRA_UP_TIMEOUT:-110}  # seconds, for a cold start
 
 log() { echo "cassandra: $*" >&2; }
@@ -55,7 +60,7 @@ lock() {
 }
 die() { local code=$1; shift; log "$*"; exit "$code"; }
 
-address() { echo "127.0.0.$1"; }
+address() { echo "$NET.$1"; }
 node_dir() { echo "$STATE/node$1"; }
 
 node_count() {
@@ -95,9 +100,9 @@ where() {
     local n
     n=$(node_count)
     if ((n == 1)); then
-        echo "Cassandra 2.1.0 is up: CQL on 127.0.0.1:$CLIENT_PORT (user cassandra, password cassandra, DC datacenter1); state in $STATE"
+        echo "Cassandra 2.1.0 is up: CQL on $(address 1):$CLIENT_PORT (user cassandra, password cassandra, DC datacenter1); state in $STATE"
     else
-        echo "Cassandra 2.1.0 ring of $n is up: CQL on 127.0.0.1-$n:$CLIENT_PORT (user cassandra, password cassandra, DC datacenter1); state in $STATE"
+        echo "Cassandra 2.1.0 ring of $n is up: CQL on $(address 1)-$n:$CLIENT_PORT (user cassandra, password cassandra, DC datacenter1); state in $STATE"
     fi
 }
 
@@ -151,7 +156,7 @@ configure() {
     local i=$1 n=$2 dir
     dir=$(node_dir "$i")
     mkdir -p "$dir/conf" "$dir/data" "$dir/commitlog" "$dir/saved_caches"
-    sed -e "s|@NODE_DIR@|$dir|g" -e "s|@ADDRESS@|$(address "$i")|g" \
+    sed -e "s|@NODE_DIR@|$dir|g" -e "s|@ADDRESS@|$(address "$i")|g" -e "s|@SEED@|$(address 1)|g" \
         -e "s|@INITIAL_TOKEN@|$(token "$i" "$n")|g" \
         -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" -e "s|@SSL_STORAGE_PORT@|$SSL_STORAGE_PORT|g" \
         -e "s|@NATIVE_PORT@|$NATIVE_PORT|g" \
@@ -217,14 +222,14 @@ wait_ready() {
     dir=$(node_dir "$i")
     addr=$(address "$i")
     until port_open "$addr" "$NATIVE_PORT"; do
-        node_up "$i" || { tail -n 20 "$dir/node.log" >&2; die 1 "node $i exited; see $dir/node.log"; }
+        ! gone "$(<"$dir/node.pid")" || { tail -n 20 "$dir/node.log" >&2; die 1 "node $i exited; see $dir/node.log"; }
         ((SECONDS < deadline)) || die 1 "node $i: no CQL port after ${UP_TIMEOUT}s; see $dir/node.log"
         sleep 0.2
     done
     start_relay "$i"
     until "$PY" "$HERE/cql.py" --host "$addr" --port "$CLIENT_PORT" --timeout 5 \
         "SELECT release_version FROM system.local" >/dev/null 2>"$dir/probe.err"; do
-        relay_up "$i" || { cat "$dir/relay.log" >&2; die 1 "relay $i exited; see $dir/relay.log"; }
+        ! gone "$(<"$dir/relay.pid")" || { tail -n 20 "$dir/relay.log" >&2; die 1 "relay $i exited; see $dir/relay.log"; }
         ((SECONDS < deadline)) || { cat "$dir/probe.err" >&2; die 1 "node $i: no CQL through the relay after ${UP_TIMEOUT}s"; }
         sleep 0.5
     done
@@ -232,16 +237,26 @@ wait_ready() {
 }
 
 # A fresh ring of several nodes keeps the login on every node, so that any
-# one of them may be down (system_auth is RF 1 by default).
+# one of them may be down: system_auth is RF 1 by default, and the default
+# superuser's rows are read at QUORUM. Once the keyspace is RF n, rewriting
+# both rows at ALL puts them on every replica (no repair needed). Until then
+# a login works only through a coordinator that holds the rows itself, so
+# each node is tried as coordinator in turn; every statement is idempotent.
 replicate_auth() {
-    local n=$1
+    local n=$1 i statement
     ((n > 1)) && [[ ! -f $STATE/auth-replicated ]] || return 0
-    "$PY" "$HERE/cql.py" --host 127.0.0.1 --port "$NATIVE_PORT" --consistency ALL \
-        "ALTER KEYSPACE system_auth WITH replication = {'class': 'SimpleStrategy', 'replication_factor': $n}" >/dev/null &&
-        "$PY" "$HERE/cql.py" --host 127.0.0.1 --port "$NATIVE_PORT" --consistency ALL \
-            "ALTER USER cassandra WITH PASSWORD 'cassandra' SUPERUSER" >/dev/null ||
-        die 1 "could not replicate system_auth over the ring"
-    touch "$STATE/auth-replicated"
+    for ((i = 1; i <= n; i++)); do
+        for statement in \
+            "ALTER KEYSPACE system_auth WITH replication = {'class': 'SimpleStrategy', 'replication_factor': $n}" \
+            "INSERT INTO system_auth.users (name, super) VALUES ('cassandra', true)" \
+            "ALTER USER cassandra WITH PASSWORD 'cassandra'"; do
+            "$PY" "$HERE/cql.py" --host "$(address "$i")" --port "$NATIVE_PORT" --consistency ALL \
+                "$statement" >/dev/null 2>&1 || continue 2
+        done
+        touch "$STATE/auth-replicated"
+        return 0
+    done
+    die 1 "could not replicate system_auth over the ring"
 }
 
 up() {

@@ -5,6 +5,7 @@
 set -euo pipefail
 CTL=$(dirname "${BASH_SOURCE[0]}")/ctl.sh
 KS=kask_relay_selftest
+NODE1=${KASK_CASSANDRA_NET:-127.0.0}.1
 key="ctl-test-$$-$(date +%s%N)"
 fail() { echo "test-ctl: FAIL: $*" >&2; exit 1; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
@@ -18,8 +19,8 @@ refuses() { ! (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 t=$(date +%s%N)
 "$CTL" stop
 stop_ms=$(ms "$t")
-refuses 127.0.0.1 9042 || fail "relay port 9042 still accepts after stop"
-refuses 127.0.0.1 19042 || fail "node port 19042 still accepts after stop"
+refuses "$NODE1" 9042 || fail "relay port 9042 still accepts after stop"
+refuses "$NODE1" 19042 || fail "node port 19042 still accepts after stop"
 rc=0; "$CTL" status >/dev/null || rc=$?
 [[ $rc == 3 ]] || fail "status after stop exited $rc, not 3"
 

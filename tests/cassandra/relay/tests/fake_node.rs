@@ -71,7 +71,10 @@ async fn frames_pass_untouched_except_the_keyspaces_query() {
         .write_all(&[v4_options.clone(), plain.clone()].concat())
         .await
         .unwrap();
-    assert_eq!(read_exactly(&mut node_side, v4_options.len()).await, v4_options);
+    assert_eq!(
+        read_exactly(&mut node_side, v4_options.len()).await,
+        v4_options
+    );
     assert_eq!(read_exactly(&mut node_side, plain.len()).await, plain);
 
     // The driver's keyspaces query is rewritten on the same stream, with its

@@ -43,6 +43,14 @@ fn relay_addr() -> String {
     std::env::var("KASK_CASSANDRA_ADDR").unwrap_or_else(|_| "127.0.0.1:9042".into())
 }
 
+/// How many nodes the ring has (`KASK_CASSANDRA_NODES`, as for ctl.sh).
+fn expected_nodes() -> usize {
+    std::env::var("KASK_CASSANDRA_NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
 fn node_addr() -> String {
     std::env::var("KASK_CASSANDRA_NODE_ADDR").unwrap_or_else(|_| "127.0.0.1:19042".into())
 }
@@ -105,10 +113,22 @@ async fn cdrs_v3_round_trip_through_the_relay() {
 
     // Fix 2 at work: the session exists, and the node it knows is the relay.
     let metadata = session.cluster_metadata();
-    let nodes: Vec<_> = metadata.nodes().values().cloned().collect();
-    assert_eq!(nodes.len(), 1, "one node expected: {nodes:?}");
-    assert_eq!(nodes[0].broadcast_rpc_address().to_string(), relay_addr());
-    assert_eq!(nodes[0].datacenter(), "datacenter1");
+    // Every node of the ring is known, each by its relay's address.
+    let mut relays: Vec<String> = metadata
+        .nodes()
+        .values()
+        .map(|node| {
+            assert_eq!(node.datacenter(), "datacenter1");
+            node.broadcast_rpc_address().to_string()
+        })
+        .collect();
+    relays.sort();
+    assert_eq!(relays.len(), expected_nodes(), "nodes known: {relays:?}");
+    assert!(relays.contains(&relay_addr()), "nodes known: {relays:?}");
+    assert!(
+        relays.iter().all(|a| a.ends_with(":9042")),
+        "nodes known: {relays:?}"
+    );
     // Fix 1 at work: keyspace metadata read through the rewritten query.
     match &metadata
         .keyspace("system_auth")
