@@ -570,4 +570,28 @@ mod tests {
              CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n"
         );
     }
+
+    /// A server that answers the v4 OPTIONS probe with `reply`.
+    async fn fake_server(reply: [u8; 9]) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut req = [0u8; 9];
+            s.read_exact(&mut req).await.unwrap();
+            assert_eq!(req, OPTIONS_V4);
+            s.write_all(&reply).await.unwrap();
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn protocol_negotiation() {
+        // Cassandra 4.x/5.x: SUPPORTED in v4
+        let port = fake_server([0x84, 0, 0, 0, 0x06, 0, 0, 0, 0]).await;
+        assert_eq!(probe("127.0.0.1", port, None).await.unwrap(), Version::V4);
+        // Cassandra 2.1: a protocol error, answered in v3
+        let port = fake_server([0x83, 0, 0, 0, 0x00, 0, 0, 0, 0]).await;
+        assert_eq!(probe("127.0.0.1", port, None).await.unwrap(), Version::V3);
+    }
 }

@@ -1,0 +1,230 @@
+//! kask as systemd sees it, without systemd: a NOTIFY_SOCKET this test owns
+//! (READY, STATUS, WATCHDOG, RELOADING, STOPPING) and a listening socket
+//! passed the way systemd passes it (`systemd-socket-activate`). The real
+//! systemd runs in tests/package/e2e.sh.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const KS: &str = "kask_test";
+
+struct Notify {
+    sock: UnixDatagram,
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    seen: Vec<String>,
+}
+
+impl Notify {
+    fn new() -> Notify {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Notify {
+            sock,
+            _dir: dir,
+            path,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until a message containing `what` arrives; returns it.
+    fn wait_for(&mut self, what: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(m) = self.seen.iter().find(|m| m.contains(what)) {
+                return m.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} within {within:?}; seen: {:?}",
+                self.seen
+            );
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                self.seen
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    }
+
+    /// Collects every message that arrives during `d`.
+    fn drain_for(&mut self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                self.seen
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.seen.iter().filter(|m| m.contains(what)).count()
+    }
+}
+
+fn config(dir: &tempfile::TempDir, port: u16, cassandra_port: u16) -> std::path::PathBuf {
+    let path = dir.path().join("config.yaml");
+    let yaml = cassandra_config(port, KS, "shutdown_grace_seconds: 2\n")
+        .replace("port: 9042", &format!("port: {cassandra_port}"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn ready_status_watchdog_reload_stopping_exit_zero() {
+    require_cassandra();
+    ensure_schema(KS);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(&dir, port, 9042);
+    let mut n = Notify::new();
+    let mut child = spawn(
+        Command::new(env!("CARGO_BIN_EXE_kask"))
+            .arg("--config")
+            .arg(&cfg)
+            .env("NOTIFY_SOCKET", &n.path)
+            .env("WATCHDOG_USEC", "1000000"),
+    );
+    let ready = n.wait_for("READY=1", Duration::from_secs(60));
+    assert!(
+        ready.contains(&format!(
+            "STATUS=serving http://127.0.0.1:{port}/sessions/v1/"
+        )),
+        "{ready}"
+    );
+    // It really serves once it said so.
+    let r = request(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "GET",
+        "/healthz",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    // WATCHDOG=1 every half interval: several within 2 s.
+    n.drain_for(Duration::from_secs(2));
+    assert!(n.count("WATCHDOG=1") >= 3, "{:?}", n.seen);
+
+    // SIGHUP: RELOADING=1, then READY=1 again; a broken file is refused.
+    let pid = Pid::from_raw(child.id() as i32);
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("log_level: info", "log_level: debug"),
+    )
+    .unwrap();
+    kill(pid, Signal::SIGHUP).unwrap();
+    n.wait_for("RELOADING=1", Duration::from_secs(5));
+    n.wait_for("STATUS=configuration reloaded", Duration::from_secs(5));
+    std::fs::write(&cfg, "log_level: shouting\n").unwrap();
+    kill(pid, Signal::SIGHUP).unwrap();
+    let refused = n.wait_for("reload refused", Duration::from_secs(5));
+    assert!(
+        refused.contains("READY=1") && refused.contains("log_level"),
+        "{refused}"
+    );
+    assert_eq!(
+        request(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            "GET",
+            "/healthz",
+            &[],
+            b""
+        )
+        .status,
+        200
+    );
+
+    kill(pid, Signal::SIGTERM).unwrap();
+    n.wait_for("STOPPING=1", Duration::from_secs(5));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn unreachable_cassandra_is_retried_and_said_not_crashed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port(); // nothing listens there
+    let cfg = config(&dir, free_port(), closed);
+    let mut n = Notify::new();
+    let mut child = spawn(
+        Command::new(env!("CARGO_BIN_EXE_kask"))
+            .arg("--config")
+            .arg(&cfg)
+            .env("NOTIFY_SOCKET", &n.path),
+    );
+    let status = n.wait_for(
+        "STATUS=waiting for Cassandra at 127.0.0.1:",
+        Duration::from_secs(20),
+    );
+    assert!(status.contains("retrying in"), "{status}");
+    n.wait_for("retrying in 2s", Duration::from_secs(20));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "kask must keep retrying, not exit"
+    );
+    assert_eq!(n.count("READY=1"), 0);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn serves_on_a_socket_passed_by_systemd_socket_activate() {
+    require_cassandra();
+    ensure_schema(KS);
+    let dir = tempfile::tempdir().unwrap();
+    let passed = free_port();
+    let configured = free_port(); // kask must not bind this one
+    let cfg = config(&dir, configured, 9042);
+    let mut child = spawn(
+        Command::new("systemd-socket-activate")
+            .arg("-l")
+            .arg(format!("127.0.0.1:{passed}"))
+            .arg(env!("CARGO_BIN_EXE_kask"))
+            .arg("--config")
+            .arg(&cfg),
+    );
+    let addr = format!("127.0.0.1:{passed}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "systemd-socket-activate did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The socket exists before kask is even started: the first request
+    // starts it and waits in the backlog until it is ready.
+    let r = request(addr, "POST", "/sessions/v1/activated", &[], b"yes");
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        request(addr, "GET", "/sessions/v1/activated", &[], b"").body,
+        b"yes"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", configured)).is_err(),
+        "kask bound its own port too"
+    );
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let _ = child.wait();
+}
