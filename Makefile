@@ -25,8 +25,16 @@ help:
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(sort $(APT_PACKAGES))
 
-test: $(TEST_TARGETS)
+test: .state/deps.stamp $(TEST_TARGETS)
 	@echo "make test: all of $(TEST_TARGETS) passed"
+
+# Installed once per machine (and again when the package list changes), so
+# that `make run` and `make test` work on a fresh Debian 12 machine.
+.state/deps.stamp: Makefile $(wildcard mk/*.mk)
+	@mkdir -p .state
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(MAKE) deps
+	touch $@
 
 clean: $(CLEAN_TARGETS)
 	cargo clean

@@ -23,7 +23,7 @@ test-rust: cassandra-up
 	cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(cassandra_outage)'
 	cargo nextest run --locked -E 'binary(cassandra_outage)'
 
-schema-local: build cassandra-up
+schema-local: .state/deps.stamp build cassandra-up
 	$(KASK_BIN) --print-schema --config $(RUN_CONFIG) --replication datacenter1:1 \
 	  | while read -r stmt; do tests/cassandra/ctl.sh cql "$$stmt" >/dev/null; done
 
