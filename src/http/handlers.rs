@@ -28,9 +28,25 @@ where
 #[derive(Clone, Copy)]
 pub struct Request<'a> {
     pub key: &'a Key,
-    /// The decoded path, for problem bodies.
-    pub instance: &'a str,
+    /// The raw request path; decoded only when a problem body needs it.
+    pub path: &'a str,
     pub request_id: &'a str,
+}
+
+impl Request<'_> {
+    /// The decoded request path, as problem bodies carry it.
+    pub fn instance(&self) -> String {
+        instance(self.path)
+    }
+}
+
+/// The decoded request path, for problem bodies (the reference uses Go's
+/// already-decoded `URL.Path`).
+pub fn instance(raw: &str) -> String {
+    match crate::key::percent_decode(raw.as_bytes()) {
+        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        None => raw.to_string(),
+    }
 }
 
 pub fn key_error(e: KeyError, instance: &str) -> Reply {
@@ -50,10 +66,10 @@ pub async fn get<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
             );
             resp
         }
-        Ok(None) => Problem::NotFound.response(req.instance),
+        Ok(None) => Problem::NotFound.response(&req.instance()),
         Err(e) => {
-            log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", req.instance);
-            Problem::ServerError.response(req.instance)
+            log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            Problem::ServerError.response(&req.instance())
         }
     }
 }
@@ -66,22 +82,22 @@ pub async fn post<S: Store>(
 ) -> Reply {
     let max = app.max_value_bytes;
     if content_length.is_some_and(|n| n > max) {
-        log::info!(request_id = req.request_id; "POST {}: value of {} bytes refused (max_value_bytes is {max})", req.instance, content_length.unwrap_or(0));
-        return Problem::PayloadTooLarge.response(req.instance);
+        log::info!(request_id = req.request_id; "POST {}: value of {} bytes refused (max_value_bytes is {max})", req.path, content_length.unwrap_or(0));
+        return Problem::PayloadTooLarge.response(&req.instance());
     }
     let value = match read_body(body, content_length, max).await {
         Ok(v) => v,
-        Err(p) => return p.response(req.instance),
+        Err(p) => return p.response(&req.instance()),
     };
     if value.is_empty() {
-        log::info!(request_id = req.request_id; "POST {}: empty body refused", req.instance);
-        return Problem::BadRequest.response(req.instance);
+        log::info!(request_id = req.request_id; "POST {}: empty body refused", &req.instance());
+        return Problem::BadRequest.response(&req.instance());
     }
     match app.store.set(req.key, value).await {
         Ok(()) => empty(StatusCode::CREATED),
         Err(e) => {
-            log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", req.instance);
-            Problem::ServerError.response(req.instance)
+            log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            Problem::ServerError.response(&req.instance())
         }
     }
 }
@@ -112,8 +128,8 @@ pub async fn delete<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
     match app.store.delete(req.key).await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(e) => {
-            log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", req.instance);
-            Problem::ServerError.response(req.instance)
+            log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            Problem::ServerError.response(&req.instance())
         }
     }
 }
@@ -121,8 +137,8 @@ pub async fn delete<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
 /// PUT and every other method: 400, body unread (the reference never
 /// supported them). Logged at info: it is the client's mistake.
 pub fn unsupported(method: &Method, req: Request<'_>) -> Reply {
-    log::info!(request_id = req.request_id; "{method} {}: unsupported method", req.instance);
-    Problem::BadRequest.response(req.instance)
+    log::info!(request_id = req.request_id; "{method} {}: unsupported method", &req.instance());
+    Problem::BadRequest.response(&req.instance())
 }
 
 pub fn empty(status: StatusCode) -> Reply {

@@ -61,13 +61,12 @@ async fn dispatch<S: Store>(
     if let Some(rest) = raw.strip_prefix(app.base_uri.as_str()) {
         let started = Instant::now();
         let request_id = request_id.as_deref().unwrap_or(NO_REQUEST_ID);
-        let instance = instance(raw);
         let resp = match key::parse(rest, query.as_deref()) {
-            Err(e) => handlers::key_error(e, &instance),
+            Err(e) => handlers::key_error(e, &handlers::instance(raw)),
             Ok(key) => {
                 let req = handlers::Request {
                     key: &key,
-                    instance: &instance,
+                    path: raw,
                     request_id,
                 };
                 match method {
@@ -93,14 +92,6 @@ async fn dispatch<S: Store>(
         ),
         "/openapi" => with_type(app.openapi.clone(), "application/x-yaml"),
         _ => handlers::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
-    }
-}
-
-/// The decoded request path, for problem bodies.
-fn instance(raw: &str) -> String {
-    match key::percent_decode(raw.as_bytes()) {
-        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        None => raw.to_string(),
     }
 }
 
