@@ -215,7 +215,40 @@ impl Config {
             key: String::new(),
             message: format!("cannot read the configuration file: {e}"),
         })?;
-        Config::parse(&text, path)
+        let config = Config::parse(&text, path)?;
+        config.check_files(&text, path)?;
+        Ok(config)
+    }
+
+    /// Every file the configuration names must be readable now: a missing
+    /// certificate is a configuration error, found before the service runs.
+    fn check_files(&self, text: &str, file: &Path) -> Result<(), ConfigError> {
+        let mut files: Vec<(&str, &Path)> = Vec::new();
+        if let Some(t) = &self.http.tls {
+            files.push(("tls.cert", &t.cert));
+            files.push(("tls.key", &t.key));
+            if let Some(ca) = &t.client_ca {
+                files.push(("tls.client_ca", ca));
+            }
+        }
+        if let Some(t) = &self.store.tls {
+            files.push(("cassandra.tls.ca", &t.ca));
+            if let Some((c, k)) = &t.client_cert {
+                files.push(("cassandra.tls.cert", c));
+                files.push(("cassandra.tls.key", k));
+            }
+        }
+        for (key, f) in files {
+            if let Err(e) = std::fs::File::open(f) {
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    line: line_of(text, key),
+                    key: key.to_string(),
+                    message: format!("cannot read {}: {e}", f.display()),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Validates YAML text; `file` is only used in error messages.

@@ -96,6 +96,20 @@ fn check_config_names_file_line_and_key_and_exits_78() {
 }
 
 #[test]
+fn check_config_finds_missing_certificate_files() {
+    let (_d, p) = write("---\ncassandra:\n  tls:\n    ca: /nonexistent/ca.pem\n");
+    let o = kask(&["--check-config", &p]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "kask: {p}:4: cassandra.tls.ca: cannot read /nonexistent/ca.pem: "
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn check_config_warns_about_unknown_keys_but_accepts_them() {
     let (_d, p) = write("---\nlisten_prot: 8080\n");
     let o = kask(&["--check-config", &p]);
