@@ -25,8 +25,8 @@ use cdrs_tokio::cluster::session::{
 };
 use cdrs_tokio::cluster::topology::NodeState;
 use cdrs_tokio::cluster::{
-    NodeAddress, NodeRustlsConfigBuilder, NodeTcpConfigBuilder, RustlsConnectionManager,
-    TcpConnectionManager,
+    ConnectionManager, NodeAddress, NodeRustlsConfigBuilder, NodeTcpConfigBuilder,
+    RustlsConnectionManager, TcpConnectionManager,
 };
 use cdrs_tokio::consistency::Consistency;
 use cdrs_tokio::frame::message_response::ResponseBody;
@@ -38,7 +38,7 @@ use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
 use cdrs_tokio::query::{PreparedQuery, QueryValues};
 use cdrs_tokio::retry::ExponentialReconnectionPolicy;
 use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
-use cdrs_tokio::transport::{TransportRustls, TransportTcp};
+use cdrs_tokio::transport::{CdrsTransport, TransportRustls, TransportTcp};
 use cdrs_tokio::types::blob::Blob;
 use cdrs_tokio::types::value::Value;
 use cdrs_tokio::types::ByIndex;
@@ -336,32 +336,7 @@ async fn build(
         )),
         None => Arc::new(NoneAuthenticatorProvider),
     };
-    let pool = ConnectionPoolConfigBuilder::new()
-        .with_connect_timeout(Some(cfg.connect_timeout))
-        .with_heartbeat_interval(Duration::from_secs(10))
-        .build();
-    let reconnect = Arc::new(ExponentialReconnectionPolicy::new(
-        Duration::from_millis(200),
-        Duration::from_secs(10),
-        usize::MAX,
-    ));
-    let distance = || -> Box<dyn NodeDistanceEvaluator + Send + Sync> {
-        match &cfg.local_dc {
-            Some(dc) => Box::new(TopologyAwareNodeDistanceEvaluator::new(dc.clone())),
-            None => Box::new(AllLocalNodeDistanceEvaluator),
-        }
-    };
     let hosts = cfg.hosts.join(", ");
-    // The driver retries forever on some failures (bad credentials among
-    // them), so the whole build is bounded.
-    let build_timeout = cfg.connect_timeout * 2;
-    let timed_out = || {
-        ConnectError(format!(
-                "no Cassandra session with {hosts} (port {}) within {} ms: check that the nodes are up, and the credentials",
-                cfg.port,
-                build_timeout.as_millis()
-            ))
-    };
     let session = match tls {
         None => {
             let node = NodeTcpConfigBuilder::new()
@@ -371,16 +346,8 @@ async fn build(
                 .build()
                 .await
                 .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
-            let builder = TcpSessionBuilder::new(Lb::new(None, false), node)
-                .with_node_distance_evaluator(distance())
-                .with_connection_pool_config(pool)
-                .with_reconnection_policy(reconnect)
-                .with_tcp_nodelay(true);
-            let s = tokio::time::timeout(build_timeout, builder.build())
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(|e| ConnectError(format!("Cassandra session with {hosts}: {e}")))?;
-            Sessions::Tcp(s)
+            let builder = TcpSessionBuilder::new(Lb::new(None, false), node);
+            Sessions::Tcp(finish(builder, cfg).await?)
         }
         Some(tls) => {
             let name = ServerName::try_from(cfg.hosts[0].clone())
@@ -392,18 +359,8 @@ async fn build(
                 .build()
                 .await
                 .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
-            let builder = RustlsSessionBuilder::new(Lb::new(None, false), node)
-                .with_node_distance_evaluator(distance())
-                .with_connection_pool_config(pool)
-                .with_reconnection_policy(reconnect)
-                .with_tcp_nodelay(true);
-            let s = tokio::time::timeout(build_timeout, builder.build())
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(|e| {
-                    ConnectError(format!("Cassandra session with {hosts} over TLS: {e}"))
-                })?;
-            Sessions::Tls(s)
+            let builder = RustlsSessionBuilder::new(Lb::new(None, false), node);
+            Sessions::Tls(finish(builder, cfg).await?)
         }
     };
 
@@ -433,6 +390,50 @@ async fn build(
         set,
         delete,
     })
+}
+
+/// Applies kask's session settings to either kind of builder and builds
+/// the session, bounded in time: the driver retries forever on some
+/// failures (bad credentials among them).
+async fn finish<T, CM, B>(
+    builder: B,
+    cfg: &StoreConfig,
+) -> Result<Session<T, CM, Lb<T, CM>>, ConnectError>
+where
+    T: CdrsTransport + 'static,
+    CM: ConnectionManager<T> + 'static,
+    B: SessionBuilder<T, CM, Lb<T, CM>>,
+{
+    let pool = ConnectionPoolConfigBuilder::new()
+        .with_connect_timeout(Some(cfg.connect_timeout))
+        .with_heartbeat_interval(Duration::from_secs(10))
+        .build();
+    let reconnect = Arc::new(ExponentialReconnectionPolicy::new(
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+        usize::MAX,
+    ));
+    let distance: Box<dyn NodeDistanceEvaluator + Send + Sync> = match &cfg.local_dc {
+        Some(dc) => Box::new(TopologyAwareNodeDistanceEvaluator::new(dc.clone())),
+        None => Box::new(AllLocalNodeDistanceEvaluator),
+    };
+    let builder = builder
+        .with_node_distance_evaluator(distance)
+        .with_connection_pool_config(pool)
+        .with_reconnection_policy(reconnect)
+        .with_tcp_nodelay(true);
+    let hosts = cfg.hosts.join(", ");
+    let limit = cfg.connect_timeout * 2;
+    tokio::time::timeout(limit, builder.build())
+        .await
+        .map_err(|_| {
+            ConnectError(format!(
+                "no Cassandra session with {hosts} (port {}) within {} ms: check that the nodes are up, and the credentials",
+                cfg.port,
+                limit.as_millis()
+            ))
+        })?
+        .map_err(|e| ConnectError(format!("Cassandra session with {hosts}: {e}")))
 }
 
 fn params(consistency: Consistency, values: Vec<Value>) -> StatementParams {
