@@ -133,20 +133,29 @@ fetch() {
 
 # Builds the relay if it is missing or, with "fresh", older than its sources.
 # `start` never rebuilds an existing relay: a test calling it may be running
-# under cargo, which holds the build lock until the test ends.
+# under cargo, which holds the build lock until the test ends. A relay that
+# cargo has already built from the current sources is copied without asking
+# cargo (whose lock other builds may hold for minutes).
 build_relay() {
-    local src=$HERE/relay
+    local built=${CARGO_TARGET_DIR:-$ROOT/target}/release/kask-cql-relay
     if [[ -x $RELAY ]]; then
         [[ ${1:-} == fresh ]] || return 0
-        [[ -n $(find "$src/src" "$src/Cargo.toml" -newer "$RELAY" -print -quit) ]] || return 0
+        relay_stale "$RELAY" || return 0
     fi
-    command -v cargo >/dev/null || die 4 "cargo not found: it is needed to build the relay"
-    log "building the relay (cargo build --release -p kask-cql-relay)"
-    cargo build --quiet --release -p kask-cql-relay --manifest-path "$ROOT/Cargo.toml" ||
-        die 1 "building the relay failed"
+    if [[ ! -x $built ]] || relay_stale "$built"; then
+        command -v cargo >/dev/null || die 4 "cargo not found: it is needed to build the relay"
+        log "building the relay (cargo build --release -p kask-cql-relay)"
+        cargo build --quiet --release -p kask-cql-relay --manifest-path "$ROOT/Cargo.toml" ||
+            die 1 "building the relay failed"
+    fi
     mkdir -p "$STATE/bin"
-    cp "${CARGO_TARGET_DIR:-$ROOT/target}/release/kask-cql-relay" "$RELAY.tmp"
+    cp "$built" "$RELAY.tmp"
     mv "$RELAY.tmp" "$RELAY"
+}
+
+# Is binary $1 older than any of the relay's sources?
+relay_stale() {
+    [[ -n $(find "$HERE/relay/src" "$HERE/relay/Cargo.toml" -newer "$1" -print -quit) ]]
 }
 
 # Token of node $1 of $2, evenly spread over Murmur3's range.
