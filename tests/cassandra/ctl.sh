@@ -269,7 +269,11 @@ replicate_auth() {
 }
 
 up() {
-    local mode=${1:-}
+    local mode=${1:-} n i deadline=$((SECONDS + UP_TIMEOUT))
+    n=$(node_count)
+    if [[ -f $STATE/nodes ]] && [[ -n ${KASK_CASSANDRA_NODES:-} ]] && ((KASK_CASSANDRA_NODES != n)); then
+        die 2 "the data here is of a $n-node ring; run '$0 wipe' first to make a ${KASK_CASSANDRA_NODES}-node one"
+    fi
     if all_up; then
         where
         return 0
@@ -280,11 +284,6 @@ up() {
         return 0
     fi
     need
-    local n i deadline=$((SECONDS + UP_TIMEOUT))
-    n=$(node_count)
-    if [[ -f $STATE/nodes ]] && [[ -n ${KASK_CASSANDRA_NODES:-} ]] && ((KASK_CASSANDRA_NODES != n)); then
-        die 2 "the data here is of a $n-node ring; run '$0 wipe' first to make a ${KASK_CASSANDRA_NODES}-node one"
-    fi
     [[ $n =~ ^[1-9]$ ]] || die 2 "KASK_CASSANDRA_NODES must be 1 to 9, not $n"
     fetch
     if [[ $mode == start ]]; then build_relay; else build_relay fresh; fi
@@ -368,12 +367,12 @@ stop() {
 }
 
 node_arg() {
-    [[ ${1:-} =~ ^[1-9]$ ]] && (($1 <= $(node_count))) ||
-        die 2 "usage: $0 ${FUNCNAME[1]//_/-} N, N from 1 to $(node_count)"
+    [[ ${2:-} =~ ^[1-9]$ ]] && (($2 <= $(node_count))) ||
+        die 2 "usage: $0 $1 N, N from 1 to $(node_count)"
 }
 
 start_node_cmd() {
-    node_arg "${1:-}"
+    node_arg start-node "${1:-}"
     [[ -f $STATE/nodes ]] || die 1 "nothing set up yet: run '$0 up' first"
     lock
     need
@@ -384,7 +383,7 @@ start_node_cmd() {
 }
 
 stop_node_cmd() {
-    node_arg "${1:-}"
+    node_arg stop-node "${1:-}"
     lock
     sleep 0.25 # see stop
     kill_node "$1"
