@@ -292,10 +292,15 @@ ipid=$(show "kask@$instance.service" MainPID)
 n=$(nspawn_journal -u "kask@$instance.service" "_PID=$ipid" -o cat | wc -l)
 [ "$n" -gt 0 ] && pass "journalctl -u kask@$instance has the daemon's lines ($n)" \
     || fail "no line of the daemon (pid $ipid) in journalctl -u kask@$instance"
-# SyslogIdentifier=%i: `journalctl -t NAME` finds the instance's lines.
-n=$(nspawn_journal -t "$instance" "_PID=$ipid" -o cat | wc -l)
-[ "$n" -gt 0 ] && pass "journalctl -t $instance has the daemon's lines ($n)" \
-    || fail "journalctl -t $instance has no line of the daemon (its native journal entries carry SYSLOG_IDENTIFIER=$(nspawn_journal -u "kask@$instance.service" "_PID=$ipid" -o json -n 1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline()).get("SYSLOG_IDENTIFIER"))' 2>/dev/null))"
+# Native journal entries: SYSLOG_IDENTIFIER is the config's service_name
+# (pkgtest here), with structured LEVEL and PRIORITY fields.
+n=$(nspawn_journal -t pkgtest "_PID=$ipid" -o cat | wc -l)
+[ "$n" -gt 0 ] && pass "journalctl -t pkgtest (service_name) has the daemon's lines ($n)" \
+    || fail "journalctl -t pkgtest has no line of the daemon (pid $ipid)"
+fields=$(nspawn_journal -u "kask@$instance.service" "_PID=$ipid" -o json -n 1 \
+    | python3 -c 'import json,sys; e=json.loads(sys.stdin.readline()); print(e.get("LEVEL"), e.get("PRIORITY"), e.get("SYSLOG_IDENTIFIER"))' 2>/dev/null)
+[[ "$fields" =~ ^(DEBUG|INFO|WARNING|ERROR|FATAL)\ [0-7]\ pkgtest$ ]] && pass "structured journal fields: LEVEL PRIORITY SYSLOG_IDENTIFIER = $fields" \
+    || fail "journal entry fields are '$fields'"
 
 # --- upgrade ---------------------------------------------------------------------------------
 step "upgrade (reinstall): running units restart, sockets stay"
