@@ -20,8 +20,8 @@ build:
 test-rust: cassandra-up
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(cassandra_outage)'
-	cargo nextest run --locked -E 'binary(cassandra_outage)'
+	cargo nextest run -p kask --locked --no-fail-fast -E 'not binary(cassandra_outage)'
+	cargo nextest run -p kask --locked -E 'binary(cassandra_outage)'
 
 schema-local: .state/deps.stamp build cassandra-up
 	$(KASK_BIN) --print-schema --config $(RUN_CONFIG) --replication datacenter1:1 \
