@@ -82,9 +82,14 @@ async fn listen(cfg: &HttpConfig) -> Result<TcpListener, Fatal> {
     {
         let l = TcpListener::from_std(l).map_err(|e| fail(format!("socket activation: {e}")))?;
         if let Ok(addr) = l.local_addr() {
-            if addr.port() != cfg.listen_port {
+            let configured_ip = match cfg.listen_address.as_str() {
+                "localhost" => Some(std::net::IpAddr::from([127, 0, 0, 1])),
+                a => a.parse().ok(),
+            };
+            if addr.port() != cfg.listen_port || configured_ip.is_some_and(|ip| ip != addr.ip()) {
                 log::warn!(
-                    "serving on {addr}, the socket systemd passed; listen_port {} is not used",
+                    "serving on {addr}, the socket systemd passed; the config's {}:{} is not used (make the socket unit's ListenStream= agree)",
+                    cfg.listen_address,
                     cfg.listen_port
                 );
             }
