@@ -77,6 +77,27 @@ def table(info, cases, line):
             f"| {pair(row, 'cpu_ms_per_1000', lambda v: f'{v:.0f}')} "
             f"| {pair(row, 'hwm_mib', lambda v: f'{v:.1f}')} |"
         )
+    out.append("\nWhere the machine's CPU went, in ms per 1000 requests (service / "
+               "ceiling): the serving process, the load generator (wrk; the driver "
+               "ceiling generates its own load, counted as serving), and Cassandra with "
+               "its relay. With 2 cores, req/s follows the sum.\n")
+    out.append("| workload | c | serving | load generator | Cassandra + relay | sum |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    for row in cases:
+        def total(side):
+            d = row.get(side, {})
+            parts = [d.get(k) for k in ("cpu_ms_per_1000", "loadgen_cpu_ms_per_1000",
+                                        "backend_cpu_ms_per_1000")]
+            return None if any(p is None for p in parts) else sum(parts)
+        row_total = {"service": total("service"), "ceiling": total("ceiling")}
+        f0 = lambda v: f"{v:.0f}"
+        out.append(
+            f"| {row['workload']} | {row['concurrency']} "
+            f"| {pair(row, 'cpu_ms_per_1000', f0)} "
+            f"| {pair(row, 'loadgen_cpu_ms_per_1000', f0)} "
+            f"| {pair(row, 'backend_cpu_ms_per_1000', f0)} "
+            f"| {f0(row_total['service']) if row_total['service'] is not None else '-'} / "
+            f"{f0(row_total['ceiling']) if row_total['ceiling'] is not None else '-'} |")
     disturbed = sum(row.get(s, {}).get("disturbed", 0) for row in cases
                     for s in ("service", "ceiling"))
     if disturbed:

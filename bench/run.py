@@ -36,6 +36,7 @@ KASK = os.path.join(ROOT, "target/release/kask")
 CEILINGS = os.path.join(ROOT, "target/release/kask-bench-ceilings")
 CTL = os.path.join(ROOT, "tests/cassandra/ctl.sh")
 NODE_PID = os.path.join(ROOT, ".state/cassandra/node1/node.pid")
+RELAY_PID = os.path.join(ROOT, ".state/cassandra/node1/relay.pid")
 
 KEYSPACE = "kask_bench"
 TABLE = "values"
@@ -120,12 +121,32 @@ def stop(proc, name):
         proc.wait(timeout=10)
 
 
-def cassandra_pid():
+def cassandra_pid(path=NODE_PID):
     try:
-        with open(NODE_PID) as f:
+        with open(path) as f:
             return f.read().strip()
     except OSError:
         return None
+
+
+def backend_cpu_ms():
+    """CPU time of the Cassandra node and its relay (both sides use them)."""
+    total = 0.0
+    for path in (NODE_PID, RELAY_PID):
+        pid = cassandra_pid(path)
+        try:
+            total += cpu_ms(pid) if pid else 0.0
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def children_cpu_ms():
+    """CPU time of the waited-for children so far: wrk's, in each case."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (ru.ru_utime + ru.ru_stime) * 1000.0
 
 
 def cql(statement):
@@ -382,6 +403,7 @@ def run_all(procs, tmp, concurrencies, seconds, rounds, keys, quick):
             pid = procs["hyper" if side == "ceiling" else "kask"].pid
         reset_peak_rss(pid)
         before = cpu_ms(pid)
+        backend_before, loadgen_before = backend_cpu_ms(), children_cpu_ms()
         if side == "ceiling" and workload != "healthz":
             r = driver.command(f"run {workload} {c} {secs} {keys}", secs + 60)
             r.pop("cpu_ms", None)
@@ -391,6 +413,8 @@ def run_all(procs, tmp, concurrencies, seconds, rounds, keys, quick):
                 url = kask_url + BASE
             r = wrk(url, workload, c, secs, keys)
         r["cpu_ms"] = cpu_ms(pid) - before
+        r["backend_cpu_ms"] = backend_cpu_ms() - backend_before
+        r["loadgen_cpu_ms"] = children_cpu_ms() - loadgen_before
         r["hwm_kib"] = status_kib(pid, "VmHWM")
         return r
 
@@ -461,6 +485,10 @@ def summarize(runs, concurrencies):
                     "cpu_ms_per_1000": sum(r["cpu_ms"] for r in rs) * 1000.0 / requests
                     if requests else None,
                     "hwm_mib": max(r["hwm_kib"] for r in rs) / 1024.0,
+                    "loadgen_cpu_ms_per_1000": sum(r["loadgen_cpu_ms"] for r in rs) * 1000.0
+                    / requests if requests else None,
+                    "backend_cpu_ms_per_1000": sum(r["backend_cpu_ms"] for r in rs) * 1000.0
+                    / requests if requests else None,
                     "disturbed": sum(1 for r in rs if r.get("disturbed")),
                 }
             if "service" in row and "ceiling" in row and row["ceiling"]["rps"]:
