@@ -3,11 +3,12 @@
 //! labels and buckets MediaWiki's dashboards know), [`StorageMetrics`] for
 //! Cassandra (which the reference never had).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::storage::{Op, StoreError};
@@ -45,32 +46,56 @@ pub struct Metrics {
 pub struct HttpMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
+    /// The label pairs of nearly every request, resolved once on first use
+    /// instead of hashed per request. Created lazily so that, as in the
+    /// reference, a series appears only once it has been seen.
+    hot: Arc<[OnceLock<(IntCounter, Histogram)>; HOT_PAIRS.len()]>,
 }
+
+const HOT_PAIRS: [(&str, u16); 5] = [
+    ("GET", 200),
+    ("GET", 404),
+    ("POST", 201),
+    ("DELETE", 204),
+    ("GET", 500),
+];
 
 impl HttpMetrics {
     pub fn observe(&self, method: &str, code: u16, elapsed: Duration) {
-        let code = code.to_string();
-        self.requests
-            .with_label_values(&[code.as_str(), method])
-            .inc();
-        self.duration
-            .with_label_values(&[code.as_str(), method])
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = HOT_PAIRS
+            .iter()
+            .position(|&(m, c)| c == code && m == method)
+        {
+            let (count, hist) = self.hot[i].get_or_init(|| self.series(method, &code.to_string()));
+            count.inc();
+            hist.observe(seconds);
+            return;
+        }
+        let (count, hist) = self.series(method, &code.to_string());
+        count.inc();
+        hist.observe(seconds);
+    }
+
+    fn series(&self, method: &str, code: &str) -> (IntCounter, Histogram) {
+        (
+            self.requests.with_label_values(&[code, method]),
+            self.duration.with_label_values(&[code, method]),
+        )
     }
 }
 
 #[derive(Clone)]
 pub struct StorageMetrics {
-    duration: HistogramVec,
+    /// By [`Op`]: get, set, delete.
+    duration: [Histogram; 3],
     errors: IntCounterVec,
     nodes: IntGaugeVec,
 }
 
 impl StorageMetrics {
     pub fn observe(&self, op: Op, elapsed: Duration, error: Option<&StoreError>) {
-        self.duration
-            .with_label_values(&[op.as_str()])
-            .observe(elapsed.as_secs_f64());
+        self.duration[op as usize].observe(elapsed.as_secs_f64());
         if let Some(e) = error {
             let kind = match e {
                 StoreError::Timeout => "timeout",
@@ -161,9 +186,14 @@ impl Metrics {
             .expect("process collector registered once");
         Metrics {
             registry,
-            http: HttpMetrics { requests, duration },
+            http: HttpMetrics {
+                requests,
+                duration,
+                hot: Arc::new(Default::default()),
+            },
             storage: StorageMetrics {
-                duration: storage_duration,
+                duration: [Op::Get, Op::Set, Op::Delete]
+                    .map(|op| storage_duration.with_label_values(&[op.as_str()])),
                 errors: storage_errors,
                 nodes,
             },

@@ -33,9 +33,9 @@ pub trait Store: Send + Sync + 'static {
 /// Which operation, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    Get,
-    Set,
-    Delete,
+    Get = 0,
+    Set = 1,
+    Delete = 2,
 }
 
 impl Op {
