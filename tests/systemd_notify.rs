@@ -82,11 +82,61 @@ fn config(dir: &tempfile::TempDir, port: u16, cassandra_port: u16) -> std::path:
     path
 }
 
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdout(Stdio::null())
+/// A child that is stopped (SIGTERM, then SIGKILL) even when the test
+/// fails half-way, so that no test leaves a process behind. kask processes
+/// started through another program (systemd-socket-activate forks one) are
+/// found by their config file, which is unique to the test.
+struct Guard(Child, std::path::PathBuf);
+
+impl std::ops::Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+        for pid in pids_running(&self.1) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// PIDs of processes whose command line mentions `marker`.
+fn pids_running(marker: &std::path::Path) -> Vec<i32> {
+    let marker = marker.to_string_lossy().into_owned();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&marker))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn spawn(cmd: &mut Command, config: &std::path::Path) -> Guard {
+    let child = cmd
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Guard(child, config.to_owned())
 }
 
 #[test]
@@ -103,6 +153,7 @@ fn ready_status_watchdog_reload_stopping_exit_zero() {
             .arg(&cfg)
             .env("NOTIFY_SOCKET", &n.path)
             .env("WATCHDOG_USEC", "1000000"),
+        &cfg,
     );
     let ready = n.wait_for("READY=1", Duration::from_secs(60));
     assert!(
@@ -172,6 +223,7 @@ fn unreachable_cassandra_is_retried_and_said_not_crashed_on() {
             .arg("--config")
             .arg(&cfg)
             .env("NOTIFY_SOCKET", &n.path),
+        &cfg,
     );
     let status = n.wait_for(
         "STATUS=waiting for Cassandra at 127.0.0.1:",
@@ -203,6 +255,7 @@ fn serves_on_a_socket_passed_by_systemd_socket_activate() {
             .arg(env!("CARGO_BIN_EXE_kask"))
             .arg("--config")
             .arg(&cfg),
+        &cfg,
     );
     let addr = format!("127.0.0.1:{passed}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -225,6 +278,7 @@ fn serves_on_a_socket_passed_by_systemd_socket_activate() {
         std::net::TcpStream::connect(("127.0.0.1", configured)).is_err(),
         "kask bound its own port too"
     );
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let _ = child.wait();
+    drop(child);
+    let left = pids_running(&cfg);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }
