@@ -248,7 +248,7 @@ fn serves_on_a_socket_passed_by_systemd_socket_activate() {
     let passed = free_port();
     let configured = free_port(); // kask must not bind this one
     let cfg = config(&dir, configured, 9042);
-    let mut child = spawn(
+    let child = spawn(
         Command::new("systemd-socket-activate")
             .arg("-l")
             .arg(format!("127.0.0.1:{passed}"))
