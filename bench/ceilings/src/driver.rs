@@ -356,7 +356,7 @@ async fn run(
                     let write = match workload {
                         Workload::Get => false,
                         Workload::Post => true,
-                        Workload::Mix => rng.next() % 10 == 0,
+                        Workload::Mix => rng.next().is_multiple_of(10),
                     };
                     let ok = if write {
                         // Random keys, mostly new ones, as the wrk script does.
