@@ -266,6 +266,16 @@ pub fn ensure_schema(keyspace: &str) {
     if done.iter().any(|k| k == keyspace) {
         return;
     }
+    // nextest runs each test in its own process, and concurrent CREATEs of
+    // one table make Cassandra fail with a schema ID mismatch: serialise
+    // the schema set-up across processes with a file lock.
+    let lock_file = std::fs::File::create(
+        std::env::temp_dir().join(format!("kask-test-schema-{keyspace}.lock")),
+    )
+    .unwrap();
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("lock the schema set-up");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yaml");
     std::fs::write(
