@@ -18,7 +18,6 @@ pub enum Problem {
     NotFound,
     PayloadTooLarge,
     ServerError,
-    Unavailable,
 }
 
 impl Problem {
@@ -29,7 +28,6 @@ impl Problem {
             Problem::NotFound => StatusCode::NOT_FOUND,
             Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Problem::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -59,11 +57,6 @@ impl Problem {
                 "server_error",
                 "Internal server error",
                 "The server encountered an error with your request",
-            ),
-            Problem::Unavailable => (
-                "service_unavailable",
-                "Service unavailable",
-                "The service is shutting down or not ready; retry on another instance",
             ),
         }
     }

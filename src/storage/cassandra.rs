@@ -82,13 +82,6 @@ impl Sessions {
         }
     }
 
-    async fn query(&self, cql: &str) -> cdrs_tokio::error::Result<Envelope> {
-        match self {
-            Sessions::Tcp(s) => s.query(cql).await,
-            Sessions::Tls(s) => s.query(cql).await,
-        }
-    }
-
     /// Addresses of the nodes the driver does not consider up.
     fn down_nodes(&self) -> Vec<SocketAddr> {
         fn down<I: Iterator<Item = (NodeState, SocketAddr)>>(nodes: I) -> Vec<SocketAddr> {
@@ -277,17 +270,6 @@ impl CassandraStore {
             }
         }
         out
-    }
-
-    /// Runs one CQL statement as it is (for tools and tests; the API never
-    /// uses it).
-    pub async fn execute_cql(&self, cql: &str) -> Result<(), StoreError> {
-        let inner = self.inner.load();
-        tokio::time::timeout(self.cfg.query_timeout, inner.session.query(cql))
-            .await
-            .map_err(|_| StoreError::Timeout)?
-            .map(|_| ())
-            .map_err(|e| StoreError::Failed(e.to_string()))
     }
 
     /// Publishes the driver's view of node health as metrics; returns
