@@ -27,6 +27,7 @@ deps:
 
 test: .state/deps.stamp $(TEST_TARGETS)
 	@echo "make test: all of $(TEST_TARGETS) passed"
+	@echo "targets: $(words $(TEST_TARGETS)) passed, 0 failed"
 
 # Installed once per machine (and again when the package list changes), so
 # that `make run` and `make test` work on a fresh Debian 12 machine.
