@@ -86,7 +86,7 @@ impl Sessions {
     fn down_nodes(&self) -> Vec<SocketAddr> {
         fn down<I: Iterator<Item = (NodeState, SocketAddr)>>(nodes: I) -> Vec<SocketAddr> {
             nodes
-                .filter(|(s, _)| *s != NodeState::Up)
+                .filter(|(s, _)| matches!(s, NodeState::Down | NodeState::ForcedDown))
                 .map(|(_, a)| a)
                 .collect()
         }
@@ -111,7 +111,9 @@ impl Sessions {
         fn count<I: Iterator<Item = NodeState>>(states: I) -> (usize, usize) {
             states.fold((0, 0), |(up, down), s| match s {
                 NodeState::Up => (up + 1, down),
-                _ => (up, down + 1),
+                NodeState::Down | NodeState::ForcedDown => (up, down + 1),
+                // not contacted yet: neither
+                NodeState::Unknown => (up, down),
             })
         }
         match self {
@@ -153,6 +155,8 @@ pub struct CassandraStore {
 
 /// How often [`CassandraStore::maintain`] looks at node health.
 pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// The longest wait between two session rebuilds that did not help.
+pub const MAX_REBUILD_PAUSE: Duration = Duration::from_secs(60);
 
 /// The CQL that creates the keyspace and the table, for `--print-schema`.
 /// `replication` lists (data centre, replication factor) pairs.
@@ -227,11 +231,14 @@ impl CassandraStore {
     /// while a contact point answers, the session is rebuilt and swapped in:
     /// no restart, and requests in flight finish on the old one.
     pub async fn maintain(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(HEALTH_CHECK_INTERVAL);
+        // After a rebuild that did not bring a node back, wait longer before
+        // the next one (a node may answer CQL and still be unusable).
+        let mut pause = HEALTH_CHECK_INTERVAL;
         loop {
-            tick.tick().await;
+            tokio::time::sleep(pause).await;
             let (up, down) = self.report_nodes();
-            if down == 0 && up > 0 {
+            if down == 0 {
+                pause = HEALTH_CHECK_INTERVAL;
                 continue;
             }
             let mut candidates = self.inner.load().session.down_nodes();
@@ -240,24 +247,33 @@ impl CassandraStore {
             }
             let mut back = None;
             for addr in candidates {
-                let probe =
-                    tokio::time::timeout(self.cfg.connect_timeout, TcpStream::connect(addr));
-                if let Ok(Ok(_)) = probe.await {
+                // A CQL answer, not just a TCP accept, counts as "back".
+                let host = addr.ip().to_string();
+                let answer = probe(&host, addr.port(), self.tls.clone());
+                if let Ok(Ok(_)) = tokio::time::timeout(self.cfg.connect_timeout, answer).await {
                     back = Some(addr);
                     break;
                 }
             }
             let Some(addr) = back else { continue };
             log::warn!(
-                "Cassandra at {addr} accepts connections but the driver has it down ({up} up, {down} down); rebuilding the session"
+                "Cassandra at {addr} answers again but the driver has it down ({up} up, {down} down); rebuilding the session"
             );
             match build(&self.cfg, self.tls.clone(), self.version).await {
                 Ok(inner) => {
                     self.inner.store(Arc::new(inner));
-                    let (up, down) = self.report_nodes();
-                    log::info!("Cassandra session rebuilt: {up} node(s) up, {down} down");
+                    let (now_up, now_down) = self.report_nodes();
+                    log::info!("Cassandra session rebuilt: {now_up} node(s) up, {now_down} down");
+                    pause = if now_up > up {
+                        HEALTH_CHECK_INTERVAL
+                    } else {
+                        (pause * 2).min(MAX_REBUILD_PAUSE)
+                    };
                 }
-                Err(e) => log::warn!("rebuilding the Cassandra session failed, will retry: {e}"),
+                Err(e) => {
+                    log::warn!("rebuilding the Cassandra session failed, will retry: {e}");
+                    pause = (pause * 2).min(MAX_REBUILD_PAUSE);
+                }
             }
         }
     }
