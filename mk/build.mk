@@ -3,7 +3,7 @@
 #   make build       target/release/kask
 #   make test-rust   fmt, clippy, unit and HTTP tests, storage tests against
 #                    the real Cassandra (started if needed), then the outage
-#                    test on its own (it stops and restarts that Cassandra)
+#                    and ring tests on their own (they stop and start Cassandra nodes)
 #   make run         local Cassandra + schema + kask on docs/examples/local.yaml
 
 APT_PACKAGES += build-essential pkg-config libsystemd-dev curl ca-certificates
@@ -20,8 +20,8 @@ build:
 test-rust: cassandra-up
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo nextest run -p kask --locked --no-fail-fast -E 'not binary(cassandra_outage)'
-	cargo nextest run -p kask --locked -E 'binary(cassandra_outage)'
+	cargo nextest run -p kask --locked --no-fail-fast -E 'not (binary(cassandra_outage) | binary(cassandra_ring))'
+	cargo nextest run -p kask --locked --test-threads 1 -E 'binary(cassandra_outage) | binary(cassandra_ring)'
 
 schema-local: .state/deps.stamp build cassandra-up
 	$(KASK_BIN) --print-schema --config $(RUN_CONFIG) --replication datacenter1:1 \
