@@ -16,16 +16,19 @@ const NET: &str = "127.0.1";
 const KS: &str = "kask_ring";
 
 fn ring(args: &[&str]) -> std::process::Output {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh"))
-        .args(args)
-        .env("KASK_CASSANDRA_NODES", "3")
-        .env("KASK_CASSANDRA_NET", NET)
-        .env(
-            "KASK_CASSANDRA_STATE",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-ring"),
-        )
-        .output()
-        .unwrap();
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cassandra/ctl.sh"
+    ))
+    .args(args)
+    .env("KASK_CASSANDRA_NODES", "3")
+    .env("KASK_CASSANDRA_NET", NET)
+    .env(
+        "KASK_CASSANDRA_STATE",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-ring"),
+    )
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "ctl.sh {args:?} (ring) failed: {}{}",
@@ -40,14 +43,17 @@ struct Ring;
 
 impl Drop for Ring {
     fn drop(&mut self) {
-        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh"))
-            .arg("down")
-            .env("KASK_CASSANDRA_NET", NET)
-            .env(
-                "KASK_CASSANDRA_STATE",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-ring"),
-            )
-            .status();
+        let _ = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/cassandra/ctl.sh"
+        ))
+        .arg("down")
+        .env("KASK_CASSANDRA_NET", NET)
+        .env(
+            "KASK_CASSANDRA_STATE",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-ring"),
+        )
+        .status();
     }
 }
 
@@ -94,7 +100,12 @@ fn a_node_that_comes_back_is_used_again_without_a_restart() {
     let _ring = Ring;
     ring(&["up"]);
     let schema = Command::new(env!("CARGO_BIN_EXE_kask"))
-        .args(["--print-schema", "--replication", "datacenter1:3", "--config"])
+        .args([
+            "--print-schema",
+            "--replication",
+            "datacenter1:3",
+            "--config",
+        ])
         .arg({
             let dir = std::env::temp_dir().join(format!("kask-ring-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
@@ -104,21 +115,38 @@ fn a_node_that_comes_back_is_used_again_without_a_restart() {
         })
         .output()
         .unwrap();
-    for stmt in String::from_utf8(schema.stdout).unwrap().lines().filter(|l| !l.is_empty()) {
+    for stmt in String::from_utf8(schema.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
         ring(&["cql", stmt]);
     }
     let k = Kask::start(|port| {
         cassandra_config(port, KS, "").replace("  - 127.0.0.1\n", &format!("  - {NET}.1\n"))
     });
 
-    let t = until(&k, "all three nodes up", Duration::from_secs(60), |(up, down)| up == 3 && down == 0);
+    let t = until(
+        &k,
+        "all three nodes up",
+        Duration::from_secs(60),
+        |(up, down)| up == 3 && down == 0,
+    );
     eprintln!("three nodes up after {t:?}");
     for i in 0..20 {
-        assert!(round_trip(&k, 1000 + i), "round trip {i} with the whole ring");
+        assert!(
+            round_trip(&k, 1000 + i),
+            "round trip {i} with the whole ring"
+        );
     }
 
     ring(&["stop-node", "3"]);
-    let t = until(&k, "node 3 seen down", Duration::from_secs(90), |(up, down)| up == 2 && down == 1);
+    let t = until(
+        &k,
+        "node 3 seen down",
+        Duration::from_secs(90),
+        |(up, down)| up == 2 && down == 1,
+    );
     eprintln!("node 3 seen down after {t:?}");
     // With two of three replicas LOCAL_QUORUM holds: every request works.
     for i in 0..20 {
@@ -126,7 +154,12 @@ fn a_node_that_comes_back_is_used_again_without_a_restart() {
     }
 
     ring(&["start-node", "3"]);
-    let t = until(&k, "node 3 used again", Duration::from_secs(120), |(up, down)| up == 3 && down == 0);
+    let t = until(
+        &k,
+        "node 3 used again",
+        Duration::from_secs(120),
+        |(up, down)| up == 3 && down == 0,
+    );
     let how = if k.log().contains("rebuilding the session") {
         "kask rebuilt its session"
     } else {
@@ -134,6 +167,9 @@ fn a_node_that_comes_back_is_used_again_without_a_restart() {
     };
     eprintln!("node 3 up again in kask's view {t:?} after it was restarted ({how})");
     for i in 0..20 {
-        assert!(round_trip(&k, 3000 + i), "round trip {i} after node 3 came back");
+        assert!(
+            round_trip(&k, 3000 + i),
+            "round trip {i} after node 3 came back"
+        );
     }
 }
