@@ -149,16 +149,5 @@ pub fn empty(status: StatusCode) -> Reply {
 
 /// Go's plain-text error responses (`http.Error`).
 pub fn plain(status: StatusCode, text: &'static str) -> Reply {
-    let mut resp = Response::new(text.into());
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    resp
+    super::problem::error_response(status, text, "text/plain; charset=utf-8")
 }

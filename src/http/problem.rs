@@ -80,19 +80,26 @@ impl Problem {
 
     /// The whole response.
     pub fn response(self, instance: &str) -> Reply {
-        let mut resp = Response::new(self.body(instance).into());
-        *resp.status_mut() = self.status();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        resp
+        error_response(self.status(), self.body(instance), "application/json")
     }
+}
+
+/// An error response as the reference's Go sends them: the given type and
+/// `X-Content-Type-Options: nosniff`.
+pub fn error_response(
+    status: StatusCode,
+    body: impl Into<bytes::Bytes>,
+    content_type: &'static str,
+) -> Reply {
+    let mut resp = Response::new(body.into().into());
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 /// Writes `v` as a JSON string the way Go's encoding/json does (the
