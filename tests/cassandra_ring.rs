@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const NET: &str = "127.0.1";
+/// The ring's own loopback network; `KASK_CASSANDRA_RING_NET` moves it.
+fn net() -> String {
+    std::env::var("KASK_CASSANDRA_RING_NET").unwrap_or_else(|_| "127.0.1".to_string())
+}
 const KS: &str = "kask_ring";
 
 fn ring(args: &[&str]) -> std::process::Output {
@@ -22,7 +25,7 @@ fn ring(args: &[&str]) -> std::process::Output {
     ))
     .args(args)
     .env("KASK_CASSANDRA_NODES", "3")
-    .env("KASK_CASSANDRA_NET", NET)
+    .env("KASK_CASSANDRA_NET", net())
     .env(
         "KASK_CASSANDRA_STATE",
         concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-ring"),
@@ -48,7 +51,7 @@ impl Drop for Ring {
             "/tests/cassandra/ctl.sh"
         ))
         .arg("down")
-        .env("KASK_CASSANDRA_NET", NET)
+        .env("KASK_CASSANDRA_NET", net())
         .env(
             "KASK_CASSANDRA_STATE",
             concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-ring"),
@@ -123,7 +126,10 @@ fn a_node_that_comes_back_is_used_again_without_a_restart() {
         ring(&["cql", stmt]);
     }
     let k = Kask::start(|port| {
-        cassandra_config(port, KS, "").replace("  - 127.0.0.1\n", &format!("  - {NET}.1\n"))
+        cassandra_config(port, KS, "").replace(
+            &format!("  - {}\n", cassandra_host()),
+            &format!("  - {}.1\n", net()),
+        )
     });
 
     let t = until(

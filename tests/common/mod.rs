@@ -227,12 +227,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The loopback network of the shared test Cassandra: node N listens on
+/// `<net>.N`. `KASK_CASSANDRA_NET` moves it (tests/cassandra/ctl.sh reads the
+/// same variable), so that two checkouts can each run their own.
+pub fn cassandra_net() -> String {
+    std::env::var("KASK_CASSANDRA_NET").unwrap_or_else(|_| "127.0.0".to_string())
+}
+
+/// The address of the shared test Cassandra's first node.
+pub fn cassandra_host() -> String {
+    format!("{}.1", cassandra_net())
+}
+
 /// The local test Cassandra (`make cassandra-up`): fail loudly if absent.
 pub fn require_cassandra() {
-    let addr: SocketAddr = "127.0.0.1:9042".parse().unwrap();
+    let host = cassandra_host();
+    let addr: SocketAddr = format!("{host}:9042").parse().unwrap();
     if TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err() {
         panic!(
-            "FAIL (not skipped): no Cassandra on 127.0.0.1:9042. These tests need the real one: run `make cassandra-up` (`make test` does it)."
+            "FAIL (not skipped): no Cassandra on {addr}. These tests need the real one: run `make cassandra-up` (`make test` does it)."
         );
     }
 }
@@ -308,6 +321,7 @@ pub fn ensure_schema(keyspace: &str) {
 pub fn cassandra_config(port: u16, keyspace: &str, extra: &str) -> String {
     format!(
         "---\nservice_name: kask-test\nbase_uri: sessions/v1\nlisten_address: 127.0.0.1\nlisten_port: {port}\nlog_level: info\n\
-         cassandra:\n  hosts:\n  - 127.0.0.1\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: cassandra\n    password: cassandra\n{extra}"
+         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: cassandra\n    password: cassandra\n{extra}",
+        host = cassandra_host()
     )
 }
