@@ -1,17 +1,17 @@
-# A real Apache Cassandra 2.1 for development and CI, behind the CQL relay
-# the driver needs (tests/cassandra/README.md). Test infrastructure only.
+# A real Apache Cassandra for development and CI: 4.1 (what production runs)
+# by default, 5.0 with KASK_CASSANDRA_VERSION=5.0, from Maven Central, spoken
+# to directly (tests/cassandra/README.md). Test infrastructure only.
 #
 #   make cassandra-up     start it (idempotent; instant when already up);
-#                         KASK_CASSANDRA_NODES=3 for a ring of three
+#                         KASK_CASSANDRA_NODES=3 for a ring of three,
+#                         KASK_CASSANDRA_TOPOLOGY=eqiad:1,codfw:1 for two DCs
 #   make cassandra-down   stop it, keep the data
-#   make test-cassandra   the relay's tests: unit, fake node, then against
-#                         the real node (cdrs-tokio V3 round trip), and the
-#                         stop/start fault controls of ctl.sh
-# Everything lives in .state/cassandra/; tests/cassandra/ctl.sh does the rest
-# (stop, start, status, cql, stop-node N, start-node N, wipe).
-# npm (to fetch the server once) and cargo are expected on the machine.
+#   make test-cassandra   the fault controls and settings of ctl.sh
+# Everything lives in .state/ (cache/ for the downloads, cassandra/ for the
+# node); tests/cassandra/ctl.sh does the rest (stop, start, status, cql,
+# stop-node N, start-node N, wipe, env).
 
-APT_PACKAGES += openjdk-17-jre-headless python3-cassandra util-linux
+APT_PACKAGES += maven openjdk-17-jre-headless python3-cassandra python3-pip util-linux openssl
 TEST_TARGETS += test-cassandra
 CLEAN_TARGETS += clean-cassandra
 
@@ -26,9 +26,8 @@ cassandra-down:
 	@$(CASSANDRA_CTL) down
 
 test-cassandra: cassandra-up
-	cargo test -p kask-cql-relay -- --include-ignored
 	tests/cassandra/test-ctl.sh
 
 clean-cassandra:
 	$(CASSANDRA_CTL) down
-	rm -rf .state/cassandra
+	rm -rf .state/cassandra .state/cassandra-*
