@@ -234,6 +234,16 @@ pub fn cassandra_net() -> String {
     std::env::var("KASK_CASSANDRA_NET").unwrap_or_else(|_| "127.0.0".to_string())
 }
 
+/// The loopback network of a Cassandra of a test's own (a ring, two data
+/// centres, TLS, another version): the shared one's third octet plus
+/// `offset`, so that one variable moves every cluster of a checkout.
+pub fn own_net(offset: u8) -> String {
+    let net = cassandra_net();
+    let (prefix, third) = net.rsplit_once('.').expect("KASK_CASSANDRA_NET is a.b.c");
+    let third: u8 = third.parse().expect("KASK_CASSANDRA_NET is a.b.c");
+    format!("{prefix}.{}", third + offset)
+}
+
 /// The address of the shared test Cassandra's first node.
 pub fn cassandra_host() -> String {
     format!("{}.1", cassandra_net())
