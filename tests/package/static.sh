@@ -1,16 +1,22 @@
 #!/bin/bash
-# Static checks of the kask package: no container, a few seconds.
-#   1. one version: Cargo.toml = debian/changelog = the .deb = `kask --version`
+# Static checks of the kask package: no container, a minute (lintian).
+#   1. one version: debian/changelog = the .deb; its upstream part = `kask
+#      --version` = the man page; debian/rules refuses a crate version that
+#      is not the changelog's, and a debian/copyright out of date
 #   2. `systemd-analyze verify` of the four units as installed, silent
 #   3. `systemd-analyze security --offline=yes`: exposure <= 2.0 for the
 #      services (the template checked as an instance)
-#   4. lintian --fail-on error,warning (overrides carry their reasons in
-#      debian/kask.lintian-overrides)
-#   5. the package's contents and permissions
+#   4. lintian --pedantic on the .changes (source and binary packages):
+#      nothing but overrides, each with its reason in
+#      debian/kask.lintian-overrides or debian/source/lintian-overrides
+#   5. the package's contents, permissions and control fields
 # Usage: tests/package/static.sh dist/kask_<version>_<arch>.deb
+# (the .changes beside it; the package tree `make deb` built in
+# KASK_DEB_STAGE, default .state/deb).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 deb=${1:?usage: $0 PACKAGE.deb}
+changes=${deb%.deb}.changes
 max_exposure=2.0
 
 failures=0
@@ -23,29 +29,52 @@ root=$work/root
 dpkg-deb -x "$deb" "$root"
 
 # --- 1. versions -----------------------------------------------------------
-cargo_version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
 changelog_version=$(dpkg-parsechangelog -l debian/changelog -S Version)
+upstream=${changelog_version%-*}
 deb_version=$(dpkg-deb -f "$deb" Version)
 binary_version=$("$root/usr/bin/kask" --version 2>&1)
-if [ -n "$cargo_version" ] && [ "$cargo_version" = "$changelog_version" ] \
-    && [ "$deb_version" = "$cargo_version" ] \
-    && [ "$binary_version" = "kask $cargo_version" ]; then
-    pass "one version everywhere: $cargo_version"
+man_version=$(sed -n 's/^\.TH KASK 8 "[^"]*" "kask \([^"]*\)".*/\1/p' docs/kask.8)
+if [ "$deb_version" = "$changelog_version" ] && [ "$upstream" != "$changelog_version" ] \
+    && [ "$binary_version" = "kask $upstream" ] && [ "$man_version" = "$upstream" ]; then
+    pass "one version: package $deb_version (non-native), kask --version and kask(8) $upstream"
 else
-    fail "versions disagree: Cargo.toml '$cargo_version', debian/changelog" \
-         "'$changelog_version', .deb '$deb_version', kask --version '$binary_version'"
+    fail "versions disagree: debian/changelog '$changelog_version', .deb '$deb_version'," \
+         "kask --version '$binary_version', kask(8) '$man_version'"
 fi
-# The build itself must refuse a mismatch: try it on a copy of debian/rules.
-mkdir -p "$work/vcheck/debian"
-cp debian/rules debian/control "$work/vcheck/debian/"
-sed '1s/(\([^)]*\))/(9.9.9)/' debian/changelog > "$work/vcheck/debian/changelog"
-cp Cargo.toml "$work/vcheck/"
-if (cd "$work/vcheck" && debian/rules override_dh_auto_configure) >"$work/vcheck.log" 2>&1; then
-    fail "debian/rules accepted changelog 9.9.9 against Cargo.toml $cargo_version"
-elif grep -q "debian/changelog says 9.9.9" "$work/vcheck.log"; then
-    pass "debian/rules refuses a changelog/Cargo.toml version mismatch"
+# The build itself must refuse a mismatch and a stale debian/copyright: try
+# both in the package tree make deb built.
+tree=$(realpath -m "${KASK_DEB_STAGE:-.state/deb}")/kask-$upstream
+if [ ! -x "$tree/debian/rules" ]; then
+    fail "no package tree in $tree (make deb)"
 else
-    fail "debian/rules failed on a version mismatch, but not with the expected message: $(cat "$work/vcheck.log")"
+    if (cd "$tree" && debian/rules override_dh_auto_configure DEB_VERSION_UPSTREAM=9.9.9) >"$work/vcheck.log" 2>&1; then
+        fail "debian/rules accepted changelog 9.9.9 against Cargo.toml $upstream"
+    elif grep -q "Cargo.toml says $upstream, debian/changelog says 9.9.9" "$work/vcheck.log"; then
+        pass "debian/rules refuses a changelog/Cargo.toml version mismatch"
+    else
+        fail "debian/rules failed on a version mismatch, but not with the expected message: $(cat "$work/vcheck.log")"
+    fi
+    cp "$tree/debian/copyright" "$work/copyright.good"
+    # Drop the paragraph of one crate, as if Cargo.lock had gained it.
+    python3 -c '
+import sys
+paras = open(sys.argv[1]).read().split("\n\n")
+paras = [p for p in paras if not p.startswith("Files: vendor/tokio-")]
+open(sys.argv[1], "w").write("\n\n".join(paras))
+' "$tree/debian/copyright"
+    if (cd "$tree" && debian/rules override_dh_auto_configure) >"$work/ccheck.log" 2>&1; then
+        fail "debian/rules accepted a debian/copyright without tokio"
+    elif grep -q "debian/copyright is out of date" "$work/ccheck.log"; then
+        pass "debian/rules refuses a debian/copyright that is out of date with Cargo.lock"
+    else
+        fail "debian/rules failed on a stale debian/copyright, not with the expected message: $(tail -n 5 "$work/ccheck.log")"
+    fi
+    cp "$work/copyright.good" "$tree/debian/copyright"
+fi
+if cmp -s debian/copyright "$root/usr/share/doc/kask/copyright"; then
+    pass "the package ships debian/copyright ($(grep -c '^Files: vendor/' debian/copyright) crates)"
+else
+    fail "/usr/share/doc/kask/copyright differs from debian/copyright"
 fi
 
 # --- 2. systemd-analyze verify -------------------------------------------------
@@ -77,13 +106,21 @@ for unit in kask.service kask@verify.service; do
 done
 
 # --- 4. lintian ------------------------------------------------------------------
-lintian --fail-on error,warning "$deb" >"$work/lintian.log" 2>&1
+# Source and binary packages at every level down to pedantic; anything but an
+# override (O:) or lintian's notes (N:) is a finding. The findings are read
+# from the output: lintian 2.116 exits 2 whenever --show-overrides shows one,
+# so its exit status only tells that it ran (0 with --fail-on none).
+lintian --pedantic --display-info --show-overrides --fail-on none \
+    "$changes" >"$work/lintian.log" 2>&1
 rc=$?
-out=$(grep -v 'running with root privileges' "$work/lintian.log")
-if [ "$rc" -eq 0 ]; then
-    pass "lintian --fail-on error,warning${out:+ (notes: $out)}"
+findings=$(grep -E '^[EWIPX]: ' "$work/lintian.log")
+overrides=$(grep -c '^O: ' "$work/lintian.log")
+if [ "$rc" -eq 0 ] && [ -z "$findings" ]; then
+    pass "lintian --pedantic $(basename "$changes"): clean, $overrides override(s), each with its reason"
+    grep '^O: ' "$work/lintian.log" | sed 's/^/    /'
 else
-    fail "lintian (exit $rc): $out"
+    fail "lintian --pedantic (exit $rc): $findings"
+    [ "$rc" -eq 0 ] || tail -n 20 "$work/lintian.log"
 fi
 
 # --- 5. contents -------------------------------------------------------------------
@@ -92,7 +129,11 @@ for path in usr/bin/kask etc/kask/config.yaml usr/share/kask/schema.cql \
     usr/share/kask/openapi.yaml usr/share/man/man8/kask.8.gz usr/lib/sysusers.d/kask.conf \
     lib/systemd/system/kask.service lib/systemd/system/kask@.service \
     lib/systemd/system/kask.socket lib/systemd/system/kask@.socket \
-    usr/share/doc/kask/systemd.md; do
+    usr/share/doc/kask/systemd.md usr/share/doc/kask/README.md \
+    usr/share/doc/kask/deployment.md usr/share/doc/kask/monitoring.md \
+    usr/share/doc/kask/copyright usr/share/doc/kask/examples/local.yaml \
+    usr/share/doc/kask/examples/prometheus/kask-alerts.yml \
+    usr/share/doc/kask/examples/prometheus/prometheus.yml; do
     if grep -q " \./$path\$" <<<"$contents"; then
         pass "ships /$path"
     else
@@ -126,6 +167,24 @@ if "$root/usr/bin/kask" --check-config "$root/etc/kask/config.yaml" >/dev/null 2
 else
     fail "the shipped config fails kask --check-config: $("$root/usr/bin/kask" --check-config "$root/etc/kask/config.yaml" 2>&1)"
 fi
+
+maintainer=$(dpkg-deb -f "$deb" Maintainer)
+want="$(git config user.name) <$(git config user.email)>"
+[ "$maintainer" = "$want" ] && pass "Maintainer: $maintainer (the project's)" \
+    || fail "Maintainer is '$maintainer', the project is '$want'"
+# Built-Using fields: the crates debian/copyright says are in the binary.
+in_binary=$(grep -c '^Comment: .*, compiled into /usr/bin/kask\.$' debian/copyright)
+static=$(dpkg-deb -f "$deb" Static-Built-Using | tr ',' '\n' | grep -c 'rust-')
+cargo_using=$(dpkg-deb -f "$deb" X-Cargo-Built-Using | tr ',' '\n' | grep -c 'rust-')
+if [ "$static" -gt 0 ] && [ "$static" = "$in_binary" ] && [ "$cargo_using" -ge "$static" ]; then
+    pass "Static-Built-Using names the $static crates in the binary; X-Cargo-Built-Using the $cargo_using compiled for it"
+else
+    fail "Static-Built-Using has $static crates, X-Cargo-Built-Using $cargo_using; debian/copyright says $in_binary are in the binary"
+fi
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./postinst >"$work/postinst"
+n=$(grep -c 'systemd-sysusers' "$work/postinst")
+[ "$n" = 1 ] && pass "postinst creates the user once (one systemd-sysusers call, debhelper's)" \
+    || fail "postinst calls systemd-sysusers $n times"
 
 echo
 if [ "$failures" -eq 0 ]; then
