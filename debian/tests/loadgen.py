@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A small, bounded load generator for the package's end-to-end test.
+"""A small, bounded load generator for the autopkgtest debian/tests/smoke.
 
 Each worker loops for DURATION seconds: POST a value to a fresh key, GET it
 back, compare. Every request uses its own connection (Connection: close), so
