@@ -105,8 +105,8 @@ pub struct StoreConfig {
     pub connect_timeout: Duration,
     pub auth: Option<Credentials>,
     pub tls: Option<ClientTls>,
-    /// Extension `cassandra.protocol_version`: `None` negotiates (v4, falling
-    /// back to v3 when the server refuses v4).
+    /// Extension `cassandra.protocol_version`: 4 or 5; `None` negotiates (v5
+    /// where the server lists it, as Cassandra 4.x and 5.x do, else v4).
     pub protocol_version: Option<u8>,
     /// `default_ttl` in seconds; 0 means no expiry.
     pub default_ttl: u32,
@@ -569,11 +569,17 @@ impl Validator<'_> {
         };
         let protocol_version = match c.protocol_version {
             None => None,
-            Some(v @ 3..=5) => Some(v as u8),
+            Some(v @ 4..=5) => Some(v as u8),
+            Some(3) => {
+                return Err(self.err(
+                    "cassandra.protocol_version",
+                    "3 is no longer supported (it was for Cassandra 2.1); use 4 or 5, or leave it out to negotiate",
+                ))
+            }
             Some(v) => {
                 return Err(self.err(
                     "cassandra.protocol_version",
-                    format!("{v} is not one of 3, 4, 5"),
+                    format!("{v} is not one of 4, 5"),
                 ))
             }
         };

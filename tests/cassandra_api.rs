@@ -260,3 +260,32 @@ fn storage_metrics_are_exposed() {
     );
     assert!(m.contains("process_resident_memory_bytes"), "{m}");
 }
+
+/// kask speaks the protocol version asked for (`KASK_TEST_PROTOCOL`) or,
+/// asked for none, the highest both sides handle well: v5, which Cassandra
+/// 4.1 and 5.0 both speak. The server's own view of the connection says so
+/// (system_views.clients), not only kask's log.
+#[test]
+fn speaks_the_expected_protocol_version() {
+    let k = kask("");
+    let expected = test_protocol().unwrap_or(5);
+    let log = k.log();
+    assert!(
+        log.contains(&format!("with protocol v{expected}")),
+        "expected protocol v{expected}; log:\n{log}"
+    );
+    let path = format!("/sessions/v1/{}", unique("proto"));
+    assert_eq!(request(k.addr, "POST", &path, &[], b"v").status, 201);
+    let versions = cql("SELECT protocol_version, driver_name FROM system_views.clients");
+    // Every connection of this test's kask (the Python driver's own is v4
+    // and names itself) is at the expected version.
+    let kask_versions: Vec<&str> = versions
+        .lines()
+        .filter(|l| !l.contains("DataStax Python Driver"))
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert!(
+        kask_versions.contains(&expected.to_string().as_str()),
+        "no connection at v{expected} on the server: {versions}"
+    );
+}

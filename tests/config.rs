@@ -166,7 +166,9 @@ fn type_errors_name_key_and_line() {
     assert!(error("cassandra:\n  query_timeout_ms: 0\n")
         .contains("cassandra.query_timeout_ms: 0 must be a positive"));
     assert!(error("cassandra:\n  protocol_version: 2\n")
-        .contains("cassandra.protocol_version: 2 is not one of 3, 4, 5"));
+        .contains("cassandra.protocol_version: 2 is not one of 4, 5"));
+    assert!(error("cassandra:\n  protocol_version: 3\n")
+        .contains("cassandra.protocol_version: 3 is no longer supported (it was for Cassandra 2.1)"));
     assert!(error("max_value_bytes: 0\n").contains("max_value_bytes: 0 is out of range"));
 }
 
@@ -195,12 +197,12 @@ fn unknown_keys_are_accepted_and_reported() {
 #[test]
 fn extensions() {
     let c = parse(
-        "max_value_bytes: 1024\nshutdown_grace_seconds: 3\ncassandra:\n  protocol_version: 3\n  local_dc: eqiad\ntls:\n  cert: /c\n  key: /k\n  client_ca: /ca\n",
+        "max_value_bytes: 1024\nshutdown_grace_seconds: 3\ncassandra:\n  protocol_version: 5\n  local_dc: eqiad\ntls:\n  cert: /c\n  key: /k\n  client_ca: /ca\n",
     )
     .unwrap();
     assert_eq!(c.http.max_value_bytes, 1024);
     assert_eq!(c.http.shutdown_grace, Duration::from_secs(3));
-    assert_eq!(c.store.protocol_version, Some(3));
+    assert_eq!(c.store.protocol_version, Some(5));
     assert_eq!(c.store.local_dc.as_deref(), Some("eqiad"));
     assert_eq!(c.http.tls.unwrap().client_ca, Some("/ca".into()));
     assert!(

@@ -327,11 +327,22 @@ pub fn ensure_schema(keyspace: &str) {
     done.push(keyspace.to_string());
 }
 
+/// The native protocol version the storage tests ask for
+/// (`KASK_TEST_PROTOCOL`, 4 or 5), or `None` to let kask negotiate.
+pub fn test_protocol() -> Option<u8> {
+    std::env::var("KASK_TEST_PROTOCOL")
+        .ok()
+        .map(|v| v.parse().expect("KASK_TEST_PROTOCOL is 4 or 5"))
+}
+
 /// A config for the local Cassandra; `extra` is appended at top level.
 pub fn cassandra_config(port: u16, keyspace: &str, extra: &str) -> String {
+    let protocol = test_protocol()
+        .map(|v| format!("  protocol_version: {v}\n"))
+        .unwrap_or_default();
     format!(
         "---\nservice_name: kask-test\nbase_uri: sessions/v1\nlisten_address: 127.0.0.1\nlisten_port: {port}\nlog_level: info\n\
-         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: cassandra\n    password: cassandra\n{extra}",
+         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: cassandra\n    password: cassandra\n{protocol}{extra}",
         host = cassandra_host()
     )
 }
