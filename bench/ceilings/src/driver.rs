@@ -145,7 +145,7 @@ async fn connect(s: &Settings) -> Result<Ceiling, String> {
             &s.user,
             &s.password,
         )))
-        .with_version(Version::V3)
+        .with_version(Version::V5)
         .build()
         .await
         .map_err(|e| format!("contact point: {e}"))?;
