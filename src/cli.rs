@@ -21,7 +21,8 @@ Usage:
   kask [--config FILE]                  run the service
   kask --check-config [FILE]            validate a configuration; no network
   kask --print-schema [--config FILE] [--replication DC:RF[,DC:RF...]]
-                                        print the CQL that creates the keyspace and table
+                                        print the CQL that creates the keyspace, the table
+                                        and kask's least-privilege role
   kask --print-openapi [--config FILE]  print the OpenAPI spec served at /openapi
   kask --version | --help
 

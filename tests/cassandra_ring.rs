@@ -103,28 +103,8 @@ fn until(k: &Kask, what: &str, within: Duration, cond: impl Fn((u32, u32)) -> bo
 fn a_node_that_comes_back_is_used_again_without_a_restart() {
     let _ring = Ring;
     ring(&["up"]);
-    let schema = Command::new(env!("CARGO_BIN_EXE_kask"))
-        .args([
-            "--print-schema",
-            "--replication",
-            "datacenter1:3",
-            "--config",
-        ])
-        .arg({
-            let dir = std::env::temp_dir().join(format!("kask-ring-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let p = dir.join("schema.yaml");
-            std::fs::write(&p, format!("cassandra:\n  keyspace: {KS}\n")).unwrap();
-            p
-        })
-        .output()
-        .unwrap();
-    for stmt in String::from_utf8(schema.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.is_empty())
-    {
-        ring(&["cql", stmt]);
+    for stmt in schema_statements(KS, "datacenter1:3") {
+        ring(&["cql", &stmt]);
     }
     let k = Kask::start(|port| {
         cassandra_config(port, KS, "").replace(

@@ -167,8 +167,9 @@ fn type_errors_name_key_and_line() {
         .contains("cassandra.query_timeout_ms: 0 must be a positive"));
     assert!(error("cassandra:\n  protocol_version: 2\n")
         .contains("cassandra.protocol_version: 2 is not one of 4, 5"));
-    assert!(error("cassandra:\n  protocol_version: 3\n")
-        .contains("cassandra.protocol_version: 3 is no longer supported (it was for Cassandra 2.1)"));
+    assert!(error("cassandra:\n  protocol_version: 3\n").contains(
+        "cassandra.protocol_version: 3 is no longer supported (it was for Cassandra 2.1)"
+    ));
     assert!(error("max_value_bytes: 0\n").contains("max_value_bytes: 0 is out of range"));
 }
 

@@ -158,18 +158,29 @@ pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// The longest wait between two session rebuilds that did not help.
 pub const MAX_REBUILD_PAUSE: Duration = Duration::from_secs(60);
 
-/// The CQL that creates the keyspace and the table, for `--print-schema`.
-/// `replication` lists (data centre, replication factor) pairs.
+/// What `--print-schema` prints in place of the role's password: kask never
+/// writes a real one anywhere but its own connection.
+pub const PASSWORD_PLACEHOLDER: &str = "<password>";
+
+/// The CQL that creates the keyspace and the table, and a least-privilege
+/// login role for kask, for `--print-schema`. `replication` lists (data
+/// centre, replication factor) pairs. The role is the configured
+/// `cassandra.authentication.username`, or `kask`: it may log in, read and
+/// write (MODIFY covers INSERT and DELETE) this one table, and nothing else.
 pub fn schema(cfg: &StoreConfig, replication: &[(String, u32)]) -> String {
     let dcs: Vec<String> = replication
         .iter()
         .map(|(dc, rf)| format!("'{}': {rf}", dc.replace('\'', "''")))
         .collect();
+    let role = quote(cfg.auth.as_ref().map_or("kask", |a| a.username.as_str()));
+    let table = format!("{}.{}", quote(&cfg.keyspace), quote(&cfg.table));
     format!(
         "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'NetworkTopologyStrategy', {dcs}}};\n\
-         CREATE TABLE IF NOT EXISTS {ks}.{table} (key text PRIMARY KEY, value blob);\n",
+         CREATE TABLE IF NOT EXISTS {table} (key text PRIMARY KEY, value blob);\n\
+         CREATE ROLE IF NOT EXISTS {role} WITH PASSWORD = '{PASSWORD_PLACEHOLDER}' AND LOGIN = true;\n\
+         GRANT SELECT ON TABLE {table} TO {role};\n\
+         GRANT MODIFY ON TABLE {table} TO {role};\n",
         ks = quote(&cfg.keyspace),
-        table = quote(&cfg.table),
         dcs = dcs.join(", "),
     )
 }
@@ -588,7 +599,9 @@ fn supported_versions(body: &[u8]) -> Option<Vec<String>> {
     }
     fn string(b: &[u8], at: &mut usize) -> Option<String> {
         let len = u16_at(b, at)?;
-        let s = std::str::from_utf8(b.get(*at..*at + len)?).ok()?.to_string();
+        let s = std::str::from_utf8(b.get(*at..*at + len)?)
+            .ok()?
+            .to_string();
         *at += len;
         Some(s)
     }
@@ -622,7 +635,10 @@ mod tests {
         assert_eq!(
             cql,
             "CREATE KEYSPACE IF NOT EXISTS \"sessions\" WITH replication = {'class': 'NetworkTopologyStrategy', 'eqiad': 3, 'codfw': 3};\n\
-             CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n"
+             CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n\
+             CREATE ROLE IF NOT EXISTS \"kask\" WITH PASSWORD = '<password>' AND LOGIN = true;\n\
+             GRANT SELECT ON TABLE \"sessions\".\"values\" TO \"kask\";\n\
+             GRANT MODIFY ON TABLE \"sessions\".\"values\" TO \"kask\";\n"
         );
     }
 
@@ -656,6 +672,9 @@ mod tests {
         );
         // Cassandra 2.1: a protocol error, answered in v3.
         let old = choose_version(&[0x83, 0, 0, 0, 0x00, 0, 0, 0, 0], b"").unwrap_err();
-        assert!(old.contains("Cassandra 2.1 and older are not supported"), "{old}");
+        assert!(
+            old.contains("Cassandra 2.1 and older are not supported"),
+            "{old}"
+        );
     }
 }

@@ -280,6 +280,49 @@ pub fn cql(statement: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs one CQL statement logged in as `user`; the caller judges the result.
+pub fn cql_as(user: &str, password: &str, statement: &str) -> std::process::Output {
+    std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cassandra/ctl.sh"
+    ))
+    .args(["cql", "--user", user, "--password", password, statement])
+    .output()
+    .expect("run ctl.sh cql")
+}
+
+/// The password of the least-privilege role the storage tests run kask as
+/// (`kask --print-schema` prints a placeholder in its place).
+pub const KASK_ROLE_PASSWORD: &str = "kask-test-password";
+
+/// `kask --print-schema` for `keyspace` and `replication` (DC:RF,...): the
+/// keyspace, the table and the `kask` role with its grants, the role's
+/// password placeholder filled in with [`KASK_ROLE_PASSWORD`].
+pub fn schema_statements(keyspace: &str, replication: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        format!("cassandra:\n  keyspace: {keyspace}\n  table: values\n  authentication:\n    username: kask\n    password: secret\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
+        .args(["--print-schema", "--replication", replication, "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains("secret"),
+        "--print-schema printed the password: {text}"
+    );
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.replace("'<password>'", &format!("'{KASK_ROLE_PASSWORD}'")))
+        .collect()
+}
+
 /// The keyspace and table of the storage tests, created from
 /// `kask --print-schema` (so that its output is tested against the real
 /// Cassandra too).
@@ -299,30 +342,8 @@ pub fn ensure_schema(keyspace: &str) {
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .expect("lock the schema set-up");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.yaml");
-    std::fs::write(
-        &path,
-        format!("cassandra:\n  keyspace: {keyspace}\n  table: values\n"),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
-        .args([
-            "--print-schema",
-            "--replication",
-            "datacenter1:1",
-            "--config",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    for stmt in String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        cql(stmt);
+    for stmt in schema_statements(keyspace, "datacenter1:1") {
+        cql(&stmt);
     }
     done.push(keyspace.to_string());
 }
@@ -342,7 +363,7 @@ pub fn cassandra_config(port: u16, keyspace: &str, extra: &str) -> String {
         .unwrap_or_default();
     format!(
         "---\nservice_name: kask-test\nbase_uri: sessions/v1\nlisten_address: 127.0.0.1\nlisten_port: {port}\nlog_level: info\n\
-         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: cassandra\n    password: cassandra\n{protocol}{extra}",
+         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: kask\n    password: {KASK_ROLE_PASSWORD}\n{protocol}{extra}",
         host = cassandra_host()
     )
 }
