@@ -131,13 +131,19 @@ fn running_with_a_bad_config_exits_78_without_touching_the_network() {
 
 #[test]
 fn print_schema() {
-    let (_d, p) = write("---\ncassandra:\n  keyspace: sessions\n  local_dc: eqiad\n");
+    // The role is the configured user; its real password is never printed.
+    let (_d, p) = write(
+        "---\ncassandra:\n  keyspace: sessions\n  local_dc: eqiad\n  authentication:\n    username: sessionstore\n    password: s3cret-pw\n",
+    );
     let o = kask(&["--print-schema", "--config", &p]);
     assert!(o.status.success());
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
         "CREATE KEYSPACE IF NOT EXISTS \"sessions\" WITH replication = {'class': 'NetworkTopologyStrategy', 'eqiad': 3};\n\
-         CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n"
+         CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n\
+         CREATE ROLE IF NOT EXISTS \"sessionstore\" WITH PASSWORD = '<password>' AND LOGIN = true;\n\
+         GRANT SELECT ON TABLE \"sessions\".\"values\" TO \"sessionstore\";\n\
+         GRANT MODIFY ON TABLE \"sessions\".\"values\" TO \"sessionstore\";\n"
     );
     let o = kask(&[
         "--print-schema",
