@@ -4,8 +4,10 @@
 # `profile::docker::runner::service_defs`, so that a Docker-era host's
 # definitions can be used unchanged: point this profile's key at them with
 # `profile::kask::service_defs: "%{alias('profile::docker::runner::service_defs')}"`
-# (hiera-samples/deployment-prep/common.yaml does). A host without service
-# definitions gets nothing from this profile, not even the package.
+# (hiera-samples/deployment-prep/common.yaml does; on a host where that key
+# is absent, `alias` gives an empty string, which means no services). A host
+# without service definitions gets nothing from this profile, not even the
+# package.
 #
 # How each key of a definition is treated:
 # * `config`: written verbatim to `/etc/<name>/config.yaml` (`kask::instance`).
@@ -20,15 +22,20 @@
 #   version is `package_ensure`.
 #
 # @param service_defs
-#   Service name to definition. Hiera key `profile::kask::service_defs`.
+#   Service name to definition, or `''` for none. Hiera key
+#   `profile::kask::service_defs`.
 # @param package_ensure
 #   `installed`, `latest` or a version of the kask package. Hiera key
 #   `profile::kask::package_ensure`.
 class profile::kask (
-    Hash[String[1], Profile::Kask::ServiceDef] $service_defs = lookup('profile::kask::service_defs', { 'default_value' => {} }),
+    Variant[Hash[String[1], Profile::Kask::ServiceDef], Enum['']] $service_defs = lookup('profile::kask::service_defs', { 'default_value' => {} }),
     String[1] $package_ensure = lookup('profile::kask::package_ensure', { 'default_value' => 'installed' }),
 ) {
-    unless $service_defs.empty {
+    $services = $service_defs ? {
+        ''      => {},
+        default => $service_defs,
+    }
+    unless $services.empty {
         class { 'kask':
             package_ensure => $package_ensure,
         }
@@ -49,7 +56,7 @@ class profile::kask (
         'runtime'      => 'there is no container runtime; systemd runs the daemon',
     }
 
-    $present = $service_defs.filter |$name, $def| { $def['ensure'] != 'absent' }
+    $present = $services.filter |$name, $def| { $def['ensure'] != 'absent' }
     $endpoints = $present.map |$name, $def| {
         $listen_port = $def['config']['listen_port'] ? {
             Undef   => $default_listen_port,
@@ -72,7 +79,7 @@ class profile::kask (
         }
     }
 
-    $service_defs.each |$name, $def| {
+    $services.each |$name, $def| {
         $ignored_keys.each |$key, $why| {
             if $key in $def {
                 $shown = $def[$key] ? {

@@ -213,7 +213,7 @@ define cassandra::instance (
     $own = [$hostname, $facts['networking']['fqdn'], $facts['networking']['ip']]
     $cluster_seeds = $seeds.length ? {
         1       => $seeds,
-        default => $seeds.filter |$s| { !($s in $own) and !$s.match(/\A${hostname}-/) },
+        default => $seeds.filter |$s| { !($s in $own) and $s[0, $hostname.length + 1] != "${hostname}-" },
     }
     if $cluster_seeds.empty {
         fail("${context}: every seed (${seeds.join(', ')}) is this host; Cassandra needs a seed on another host")
@@ -445,11 +445,12 @@ define cassandra::instance (
             mode    => '0500',
             require => Package['cassandra'],
         }
-        {
-            'server.key'  => "${secrets}/${tls_hostname}/${tls_hostname}.kst",
+        $tls_files = {
+            'server.key'   => "${secrets}/${tls_hostname}/${tls_hostname}.kst",
             'server.trust' => "${secrets}/truststore",
-            'rootCa.crt'  => "${secrets}/rootCa.crt",
-        }.each |$name, $source| {
+            'rootCa.crt'   => "${secrets}/rootCa.crt",
+        }
+        $tls_files.each |$name, $source| {
             file { "${config_directory}/tls/${name}":
                 ensure    => file,
                 owner     => 'cassandra',
