@@ -30,8 +30,8 @@ test-puppet-e2e: deb cassandra-up
 	tests/puppet/e2e.sh
 
 puppet-reference:
-	for m in $(PUPPET_MODULES); do \
-	    (cd puppet/modules/$$m && RUBYOPT=-W0 puppet strings generate --format markdown --out REFERENCE.md >/dev/null && rm -rf .yardoc doc) || exit 1; \
+	for m in $(addprefix puppet/modules/,$(PUPPET_MODULES)) puppet/standalone/cassandra; do \
+	    (cd $$m && RUBYOPT=-W0 puppet strings generate --format markdown --out REFERENCE.md >/dev/null && rm -rf .yardoc doc) || exit 1; \
 	done
 
 clean-puppet:

@@ -103,9 +103,11 @@ class profile::cassandra (
     }
 
     if $monitor_enabled and $cassandra_settings['tls_cluster_name'] =~ String[1] {
-        notice("profile::cassandra: monitor_enabled (port ${monitor_tls_port}): the CQL and certificate checks are Wikimedia's monitoring, not set up here")
+        $checks = 'the CQL and certificate checks are Wikimedia\'s monitoring, not set up here'
+        notice("profile::cassandra: monitor_enabled (port ${monitor_tls_port}): ${checks}")
     }
     if $settings['logstash_host'] != 'localhost' {
-        notice("profile::cassandra: settings.logstash_host ${settings['logstash_host']}: shipping to logstash needs Wikimedia's logback encoder; Cassandra logs to /var/log/cassandra*")
+        $logs = 'shipping to logstash needs Wikimedia\'s logback encoder; Cassandra logs to /var/log/cassandra*'
+        notice("profile::cassandra: settings.logstash_host ${settings['logstash_host']}: ${logs}")
     }
 }

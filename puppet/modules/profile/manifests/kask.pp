@@ -28,7 +28,9 @@
 #   `installed`, `latest` or a version of the kask package. Hiera key
 #   `profile::kask::package_ensure`.
 class profile::kask (
-    Variant[Hash[String[1], Profile::Kask::ServiceDef], Enum['']] $service_defs = lookup('profile::kask::service_defs', { 'default_value' => {} }),
+    Variant[Hash[String[1], Profile::Kask::ServiceDef], Enum['']] $service_defs = lookup(
+        'profile::kask::service_defs', { 'default_value' => {} }
+    ),
     String[1] $package_ensure = lookup('profile::kask::package_ensure', { 'default_value' => 'installed' }),
 ) {
     $services = $service_defs ? {
@@ -46,7 +48,7 @@ class profile::kask (
     $default_listen_address = 'localhost'
 
     $ignored_keys = {
-        'version'      => 'it was the Docker image tag; the daemon is the installed kask package (pin it with profile::kask::package_ensure)',
+        'version'      => 'it was the Docker image tag; the daemon is the kask package (pin it with profile::kask::package_ensure)',
         'namespace'    => 'it was the Docker registry namespace; the package comes from apt',
         'image_name'   => 'there is no image; the package is kask',
         'override_cmd' => 'the packaged unit kask@<name> runs /usr/bin/kask --config /etc/<name>/config.yaml',

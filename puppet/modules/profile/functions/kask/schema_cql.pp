@@ -38,12 +38,7 @@ function profile::kask::schema_cql(
     }
     $role = $user ? {
         undef   => [],
-        default => [
-            "CREATE ROLE IF NOT EXISTS ${profile::kask::cql_identifier($user)} WITH LOGIN = true AND PASSWORD = '${regsubst($password, "'", "''", 'G')}';",
-            "ALTER ROLE ${profile::kask::cql_identifier($user)} WITH LOGIN = true AND PASSWORD = '${regsubst($password, "'", "''", 'G')}';",
-            "GRANT SELECT ON TABLE ${tbl} TO ${profile::kask::cql_identifier($user)};",
-            "GRANT MODIFY ON TABLE ${tbl} TO ${profile::kask::cql_identifier($user)};",
-        ],
+        default => profile::kask::role_cql($user, $password, $tbl),
     }
     "${($schema + $role).join("\n")}\n"
 }

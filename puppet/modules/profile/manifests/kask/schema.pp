@@ -36,7 +36,8 @@ class profile::kask::schema (
     $keyspace_names = $keyspaces.keys
     $invalid = $keyspace_names.filter |$k| { $k !~ /\A[A-Za-z][A-Za-z0-9_]{0,47}\z/ }
     unless $invalid.empty {
-        fail("profile::kask::schema: keyspaces: '${invalid[0]}' is not a kask keyspace name (a letter, then letters, digits or _, 48 at most)")
+        $rule = 'a letter, then letters, digits or _, 48 at most'
+        fail("profile::kask::schema: keyspaces: '${invalid[0]}' is not a kask keyspace name (${rule})")
     }
 
     if !$keyspaces.empty and $facts['networking']['fqdn'] == $hosts[0] {
@@ -50,12 +51,15 @@ class profile::kask::schema (
         $local_dc = $cassandra::dc
         if $replication =~ Undef {
             if $domains.length > 1 {
-                fail("profile::kask::schema: replication: the cluster spans ${domains.length} domains (${domains.join(', ')}); name each data centre and its factor")
+                $spans = "the cluster spans ${domains.length} domains (${domains.join(', ')})"
+                fail("profile::kask::schema: replication: ${spans}; name each data centre and its factor")
             }
             $dcs = { $local_dc => min(3, $instance_count) }
         } else {
             if $replication.length != $domains.length or !($local_dc in $replication) {
-                fail("profile::kask::schema: replication names ${replication.keys.sort.join(', ')}; the cluster has ${domains.length} domain(s) and this host is in ${local_dc}")
+                $names_given = $replication.keys.sort.join(', ')
+                $has = "the cluster has ${domains.length} domain(s), this host is in ${local_dc}"
+                fail("profile::kask::schema: replication names ${names_given}; ${has}")
             }
             $dcs = $replication
         }
