@@ -1,11 +1,14 @@
-# Puppet (puppet/modules: kask, profile, role), the Hiera samples and the
-# Vagrant setup. See docs/deployment.md.
+# Puppet (puppet/modules: kask, profile, role, which go into
+# operations/puppet; puppet/standalone: the stand-in of its cassandra
+# module), the Hiera samples and the Vagrant setup. See docs/deployment.md.
 #
-#   make test-puppet       static checks (parser, lint, metadata, REFERENCE.md,
-#                          vagrant validate) and the rspec-puppet specs
-#   make test-puppet-e2e   puppet apply of role::sessionstore with the
-#                          deployment-prep sample in a systemd-nspawn
-#                          container, against `make cassandra-up`
+#   make test-puppet       static checks (parser, puppet-lint with Wikimedia's
+#                          style, metadata, REFERENCE.md, vagrant validate)
+#                          and the rspec-puppet specs
+#   make test-puppet-e2e   puppet apply of role::kask::service with the
+#                          deployment-prep sample and with two services on
+#                          one host, in a systemd-nspawn container, against
+#                          `make cassandra-up`
 #   make puppet-reference  regenerate each module's REFERENCE.md
 
 APT_PACKAGES += puppet puppet-lint puppet-strings ruby-rspec-puppet \
