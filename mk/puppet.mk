@@ -5,7 +5,9 @@
 #   make test-puppet       static checks (parser, puppet-lint with Wikimedia's
 #                          style, metadata, REFERENCE.md, vagrant validate)
 #                          and the rspec-puppet specs
-#   make test-puppet-e2e   puppet apply of role::kask::service with the
+#   make test-puppet-e2e   Cassandra 4.1 started on the cassandra.yaml the
+#                          stand-in renders (deployment-prep, production);
+#                          puppet apply of role::kask::service with the
 #                          deployment-prep sample and with two services on
 #                          one host, in a systemd-nspawn container, against
 #                          `make cassandra-up`
@@ -13,7 +15,8 @@
 
 APT_PACKAGES += puppet puppet-lint puppet-strings ruby-rspec-puppet \
 	ruby-puppetlabs-spec-helper ruby-puppet-syntax metadata-json-lint \
-	puppet-module-puppetlabs-stdlib vagrant vagrant-libvirt rsync systemd-container mmdebstrap curl
+	puppet-module-puppetlabs-stdlib vagrant vagrant-libvirt rsync systemd-container mmdebstrap curl \
+	openjdk-17-jre-headless python3-cassandra
 TEST_TARGETS += test-puppet test-puppet-e2e
 CLEAN_TARGETS += clean-puppet
 
@@ -30,6 +33,7 @@ test-puppet-spec:
 	rspec -I tests/puppet --require spec_helper $(addprefix puppet/modules/,$(addsuffix /spec,$(PUPPET_MODULES)))
 
 test-puppet-e2e: deb cassandra-up
+	tests/puppet/cassandra-config.sh
 	tests/puppet/e2e.sh
 
 puppet-reference:

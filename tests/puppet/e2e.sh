@@ -248,7 +248,7 @@ $keyspaces.each |$ks, $spec| {
     content => profile::kask::schema_cql($ks, pick($spec["table"], "values"), { "datacenter1" => 1 }, $spec["user"], $spec["password"]),
   }
 }'
-if FACTER_kask_sample=two-instances puppet apply --color=false --modulepath="$ROOT/puppet/modules:/usr/share/puppet/modules" \
+if FACTER_kask_sample=two-instances puppet apply --color=false --vardir="$WORK/puppet-var" --modulepath="$ROOT/puppet/modules:/usr/share/puppet/modules" \
         --hiera_config="$ROOT/hiera-samples/hiera.yaml" -e "$manifest" >"$WORK/render.log" 2>&1; then
     for ks in sessions echostore; do
         mapfile -t statements < <(grep . "$WORK/schema-$ks.cql")

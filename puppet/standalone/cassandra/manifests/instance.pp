@@ -229,7 +229,9 @@ define cassandra::instance (
     $keystore_password = pick($tls_keystore_password, 'placeholder')
     $server_encryption = {
         'internode_encryption'            => $internode_encryption,
-        'optional'                        => $internode_encryption == 'none',
+        # Accepting both (Cassandra's default for `none`) needs a keystore,
+        # which only a cluster with tls_cluster_name has.
+        'optional'                        => $tls and $internode_encryption == 'none',
         'legacy_ssl_storage_port_enabled' => false,
         'keystore'                        => "${config_directory}/tls/server.key",
         'keystore_password'               => $keystore_password,
@@ -241,7 +243,7 @@ define cassandra::instance (
     })
     $client_encryption = {
         'enabled'             => $client_encryption_enabled,
-        'optional'            => !$client_encryption_enabled,
+        'optional'            => $tls and !$client_encryption_enabled,
         'keystore'            => "${config_directory}/tls/server.key",
         'keystore_password'   => $keystore_password,
         'require_client_auth' => false,
