@@ -187,20 +187,17 @@ PuppetLint.new_check(:wmf_style) do
   end
 
   def check_includes(name, tokens, kind)
-    included(tokens).each do |t|
-      cls = t.value.sub(/\A::/, '')
-      next if module_of(cls) == module_of(name)
-
-      problem(t, "#{kind} '#{name}' includes '#{cls}' from another module")
-    end
+    from_same_module(name, included(tokens), kind, 'includes')
   end
 
   def check_declarations(name, tokens, kind)
-    declared_classes(tokens).each do |t|
-      cls = t.value.sub(/\A::/, '')
-      next if module_of(cls) == module_of(name)
+    from_same_module(name, declared_classes(tokens), kind, 'declares class')
+  end
 
-      problem(t, "#{kind} '#{name}' declares class '#{cls}' from another module")
+  def from_same_module(name, class_tokens, kind, verb)
+    class_tokens.each do |t|
+      cls = t.value.sub(/\A::/, '')
+      problem(t, "#{kind} '#{name}' #{verb} '#{cls}' from another module") unless module_of(cls) == module_of(name)
     end
   end
 
