@@ -195,6 +195,11 @@ class cassandra (
     $first_config = pick($first_params['config_directory'], "/etc/cassandra-${first}")
     $first_address = pick($first_params['rpc_address'], $first_params['listen_address'])
     $first_service = pick($first_params['service_name'], "cassandra-${first}")
+    $first_port = $first_params['native_transport_port']
+    $first_ssl = $first_params['client_encryption_enabled'] ? {
+        true    => ' --ssl',
+        default => '',
+    }
     unless $users.empty {
         file { '/etc/cassandra-grants':
             ensure => directory,
@@ -225,7 +230,7 @@ class cassandra (
                 fail("cassandra: settings.super_password is empty, so the grants of '${user}' cannot be applied (auto_apply_grants)")
             }
             exec { "cassandra apply grants ${user}":
-                command     => "/usr/bin/cqlsh --cqlshrc=${first_config}/cqlshrc -f /etc/cassandra-grants/${user}.cql ${first_address} ${first_params['native_transport_port']}",
+                command     => "/usr/bin/cqlsh --cqlshrc=${first_config}/cqlshrc${first_ssl} -f /etc/cassandra-grants/${user}.cql ${first_address} ${first_port}",
                 refreshonly => true,
                 subscribe   => File["/etc/cassandra-grants/${user}.cql"],
                 require     => [Service[$first_service], File["${first_config}/cqlshrc"]],

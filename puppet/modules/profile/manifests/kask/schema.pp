@@ -79,7 +79,12 @@ class profile::kask::schema (
         $service = pick($params['service_name'], "cassandra${suffix}")
         $address = pick($params['rpc_address'], $params['listen_address'], $cassandra::listen_address)
         $port = pick($params['native_transport_port'], $cassandra::native_transport_port)
-        $cqlsh = "/usr/bin/cqlsh --cqlshrc=${config}/cqlshrc ${address} ${port}"
+        # The cassandra module's cqlshrc names the CA; cqlsh uses TLS when told.
+        $ssl = $params['client_encryption_enabled'] ? {
+            true    => ' --ssl',
+            default => '',
+        }
+        $cqlsh = "/usr/bin/cqlsh --cqlshrc=${config}/cqlshrc${ssl} ${address} ${port}"
 
         file { '/etc/kask-schema':
             ensure => directory,

@@ -205,7 +205,7 @@ describe 'role::kask::sessionstore' do
       expect(cql).to include(%(GRANT SELECT ON TABLE "sessions"."values" TO "kask";\nGRANT MODIFY ON TABLE "sessions"."values" TO "kask";\n))
       expect(cql.lines.grep(/GRANT/).length).to eq(2)
       is_expected.to contain_exec('kask schema sessions')
-        .with_command(%r{\A/usr/bin/cqlsh --cqlshrc=/etc/cassandra-a/cqlshrc 10\.64\.0\.104 9042 -f /etc/kask-schema/sessions\.cql})
+        .with_command(%r{\A/usr/bin/cqlsh --cqlshrc=/etc/cassandra-a/cqlshrc --ssl 10\.64\.0\.104 9042 -f /etc/kask-schema/sessions\.cql})
         .that_requires('Service[cassandra-a]')
     end
   end
