@@ -8,7 +8,9 @@
 //!
 //! | module | what it is for |
 //! |---|---|
-//! | [`cli`] | the command line and exit codes |
+//! | [`cli`] | the command line, and the commands that are not the daemon |
+//! | [`daemon`] | the process: logging phases, socket, signals, reload, exit codes |
+//! | [`service`] | the front door: the API over a store, on a listener, until shutdown |
 //! | [`config`] | the YAML contract: defaults, parsing, validation, slices per layer |
 //! | [`key`] | `key::parse`, the only way to make a [`key::Key`] |
 //! | [`http`] | routes, handlers, problem bodies, OpenAPI, the accept loop |
@@ -17,10 +19,10 @@
 //! | [`logging`] | JSON lines or the journal; request ids |
 //! | [`systemd`] | readiness, status, watchdog, socket activation |
 //! | [`tls`] | server and client TLS configurations |
-//! | [`service`] | startup, reload and shutdown of the whole process |
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod key;
 pub mod logging;
@@ -29,3 +31,5 @@ pub mod service;
 pub mod storage;
 pub mod systemd;
 pub mod tls;
+
+pub use service::run;

@@ -111,8 +111,15 @@ impl StorageMetrics {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
 impl Metrics {
-    pub fn new(build: &BuildInfo) -> Metrics {
+    pub fn new() -> Metrics {
+        let build = BuildInfo::current();
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(

@@ -27,20 +27,14 @@ pub struct App<S> {
 }
 
 impl<S> App<S> {
-    pub fn new(
-        store: S,
-        cfg: &HttpConfig,
-        metrics: Arc<Metrics>,
-        build: &BuildInfo,
-        openapi: Bytes,
-    ) -> App<S> {
+    pub fn new(store: S, cfg: &HttpConfig, metrics: Arc<Metrics>, openapi: Bytes) -> App<S> {
         App {
             store,
             base_uri: cfg.base_uri.clone(),
             max_value_bytes: cfg.max_value_bytes,
             metrics: metrics.http.clone(),
             registry: metrics,
-            healthz: healthz_body(build),
+            healthz: healthz_body(&BuildInfo::current()),
             openapi,
         }
     }
