@@ -237,8 +237,8 @@ fn spawn_reloader(path: PathBuf, mut current: Config, certificate: Option<Certif
                     }
                     logging::configure(&new.log.service_name, new.log.level);
                     let mut outcome = "configuration reloaded".to_string();
-                    match (&certificate, &new.http.tls) {
-                        (Some(certificate), Some(_)) => match server_tls(&new.http) {
+                    if let (Some(certificate), Some(_)) = (&certificate, &new.http.tls) {
+                        match server_tls(&new.http) {
                             Ok(Some(c)) => certificate.replace(c),
                             Ok(None) => {}
                             Err(e) => {
@@ -251,28 +251,13 @@ fn spawn_reloader(path: PathBuf, mut current: Config, certificate: Option<Certif
                                     e.message
                                 );
                             }
-                        },
-                        (None, None) => {}
-                        _ => log::warn!("reload: turning TLS on or off takes a restart"),
+                        }
                     }
-                    let mut needs_restart = Vec::new();
-                    if new.store != current.store {
-                        needs_restart.push("cassandra.* or default_ttl");
-                    }
-                    let (a, b) = (&new.http, &current.http);
-                    if a.base_uri != b.base_uri
-                        || a.listen_address != b.listen_address
-                        || a.listen_port != b.listen_port
-                    {
-                        needs_restart.push("base_uri, listen_address or listen_port");
-                    }
-                    if a.max_value_bytes != b.max_value_bytes || a.openapi_spec != b.openapi_spec {
-                        needs_restart.push("max_value_bytes or openapi_spec");
-                    }
-                    if !needs_restart.is_empty() {
+                    let restart = current.restart_needed(&new);
+                    if !restart.is_empty() {
                         log::warn!(
                             "reload: changes to {} take effect after a restart",
-                            needs_restart.join("; ")
+                            restart.join(", ")
                         );
                     }
                     log::info!("{outcome} from {}", path.display());
