@@ -109,8 +109,6 @@ async fn serve(path: PathBuf, config: Config) -> Result<(), Fatal> {
         config.store.hosts.join(", "),
         store.protocol_version()
     );
-    let store = Arc::new(store);
-    tokio::spawn(store.clone().maintain());
     spawn_watchdog();
     spawn_reloader(path, config.clone(), listener.certificate());
     service::run(&config, store, metrics, listener, stop).await;

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod schema;
+
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::daemon::{self, Exit};
 
@@ -101,7 +103,7 @@ fn print_schema(config: Option<PathBuf>, replication: Option<String>) -> Exit {
         Err(exit) => return exit,
     };
     let replication = match replication {
-        Some(r) => match parse_replication(&r) {
+        Some(r) => match schema::parse_replication(&r) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("kask: {e}");
@@ -116,10 +118,7 @@ fn print_schema(config: Option<PathBuf>, replication: Option<String>) -> Exit {
             3,
         )],
     };
-    print!(
-        "{}",
-        crate::storage::cassandra::schema(&cfg.store, &replication)
-    );
+    print!("{}", schema::schema(&cfg.store, &replication));
     Exit::Ok
 }
 
@@ -211,28 +210,6 @@ fn set_mode(mode: &mut Option<&'static str>, m: &'static str) -> Result<(), Stri
     }
 }
 
-/// Parses `eqiad:3,codfw:3`.
-pub fn parse_replication(s: &str) -> Result<Vec<(String, u32)>, String> {
-    s.split(',')
-        .map(|part| {
-            let (dc, rf) = part
-                .split_once(':')
-                .ok_or_else(|| format!("--replication: {part:?} is not DC:RF"))?;
-            let rf: u32 = rf
-                .trim()
-                .parse()
-                .map_err(|_| format!("--replication: {rf:?} is not a number"))?;
-            let dc = dc.trim();
-            if dc.is_empty() || rf == 0 {
-                return Err(format!(
-                    "--replication: {part:?} needs a data centre name and a factor of at least 1"
-                ));
-            }
-            Ok((dc.to_string(), rf))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,15 +269,5 @@ mod tests {
         assert!(p(&["stray"]).is_err());
         assert!(p(&["--config"]).is_err());
         assert!(p(&["--check-config", "--print-schema"]).is_err());
-    }
-
-    #[test]
-    fn replication_lists() {
-        assert_eq!(
-            parse_replication("eqiad:3,codfw:2"),
-            Ok(vec![("eqiad".into(), 3), ("codfw".into(), 2)])
-        );
-        assert!(parse_replication("eqiad").is_err());
-        assert!(parse_replication("eqiad:0").is_err());
     }
 }
