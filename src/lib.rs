@@ -17,19 +17,22 @@
 //! | [`storage`] | the `Store` trait (for tests) and the Cassandra store |
 //! | [`metrics`] | the Prometheus registry and each layer's handle |
 //! | [`logging`] | JSON lines or the journal; request ids |
+//! | [`json`] | JSON strings as Go writes them (problems, `/healthz`, logs) |
 //! | [`systemd`] | readiness, status, watchdog, socket activation |
 //! | [`tls`] | server and client TLS configurations |
 
 pub mod cli;
 pub mod config;
-pub mod daemon;
+mod daemon;
 pub mod http;
+mod json;
 pub mod key;
-pub mod logging;
+mod logging;
 pub mod metrics;
-pub mod service;
+mod service;
 pub mod storage;
-pub mod systemd;
+mod systemd;
 pub mod tls;
 
+pub use daemon::Exit;
 pub use service::run;

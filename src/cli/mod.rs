@@ -10,7 +10,7 @@ mod schema;
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::daemon::{self, Exit};
 
-pub const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 kask — a drop-in Kask session store (HTTP key-value with TTL over Apache Cassandra)
 
 Usage:
@@ -124,7 +124,7 @@ fn print_schema(config: Option<PathBuf>, replication: Option<String>) -> Exit {
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     Run {
         config: PathBuf,
     },
@@ -143,7 +143,7 @@ pub enum Command {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut config: Option<PathBuf> = None;
     let mut replication = None;
     let mut mode: Option<&'static str> = None;

@@ -44,8 +44,6 @@ use crate::config::StoreConfig;
 use crate::key::Key;
 use crate::metrics::StorageMetrics;
 
-pub use self::health::{HEALTH_CHECK_INTERVAL, MAX_REBUILD_PAUSE};
-
 /// Why the session could not be built. The message says what to check.
 #[derive(Debug)]
 pub struct ConnectError(pub String);
