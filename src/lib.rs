@@ -4,7 +4,10 @@
 //!
 //! Data flows one way: request -> [`http::routes`] -> [`key`] ->
 //! [`http::handlers`] -> [`storage`] -> Cassandra. Errors come back the same
-//! way and become problem bodies once, in the handlers.
+//! way and become problem bodies once, in the handlers. The crate's surface
+//! is [`run`], the front door that the daemon and the HTTP tests both call,
+//! and the modules below marked public. `docs/ARCHITECTURE.md` walks startup,
+//! one request, a reload and shutdown through these modules.
 //!
 //! | module | what it is for |
 //! |---|---|

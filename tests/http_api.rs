@@ -182,6 +182,11 @@ fn base_without_slash_redirects_and_other_paths_are_go_404s() {
         r.text(),
         "<a href=\"/sessions/v1/\">Moved Permanently</a>.\n\n"
     );
+    // Paths are compared whole, as Go's ServeMux does.
+    for path in ["/healthz/", "/metricsx", "/openapi/x", "/sessions", "/sessions/v"] {
+        let r = request(s.addr, "GET", path, &[], b"");
+        assert_eq!((r.status, r.text().as_str()), (404, "404 page not found\n"), "{path}");
+    }
     let r = request(s.addr, "GET", "/elsewhere", &[], b"");
     assert_eq!(r.status, 404);
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
