@@ -51,7 +51,7 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = std::fs::read(path).map_err(|e| err(path, e))?;
     let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut data.as_slice()).collect();
     let certs = certs.map_err(|e| err(path, format!("not a PEM certificate file: {e}")))?;
@@ -61,7 +61,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let data = std::fs::read(path).map_err(|e| err(path, e))?;
     rustls_pemfile::private_key(&mut data.as_slice())
         .map_err(|e| err(path, format!("not a PEM key file: {e}")))?

@@ -1,20 +1,16 @@
-//! The command line. Go-style single-dash long flags are accepted too
+//! The command line: what `kask` was asked to do, and the commands that
+//! are not the daemon (checking a configuration, printing the schema or the
+//! OpenAPI spec). Go-style single-dash long flags are accepted too
 //! (`-config FILE`), as the reference's operators type them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::config::DEFAULT_CONFIG_PATH;
+mod schema;
 
-/// Exit codes (sysexits.h), documented in kask(8).
-pub const EXIT_OK: i32 = 0;
-/// Something failed at run time (the listener could not be bound ...).
-pub const EXIT_FAILURE: i32 = 1;
-/// The command line was wrong.
-pub const EXIT_USAGE: i32 = 64;
-/// The configuration is invalid; the units do not restart on it.
-pub const EXIT_CONFIG: i32 = 78;
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::daemon::{self, Exit};
 
-pub const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 kask — a drop-in Kask session store (HTTP key-value with TTL over Apache Cassandra)
 
 Usage:
@@ -36,8 +32,100 @@ Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration.
 See kask(8).
 ";
 
+/// Runs the command the arguments (after the program name) ask for.
+pub fn main<I: IntoIterator<Item = String>>(args: I) -> Exit {
+    let command = match parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kask: {e}\n(kask --help lists the options)");
+            return Exit::Usage;
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            Exit::Ok
+        }
+        Command::Version => {
+            println!("kask {}", env!("CARGO_PKG_VERSION"));
+            Exit::Ok
+        }
+        Command::Check { config } => match load(&config) {
+            Ok(c) => {
+                for w in crate::config::unknown_key_warnings(&c, &config) {
+                    eprintln!("kask: warning: {w}");
+                }
+                println!("kask: {}: configuration is valid", config.display());
+                Exit::Ok
+            }
+            Err(exit) => exit,
+        },
+        Command::PrintSchema {
+            config,
+            replication,
+        } => print_schema(config, replication),
+        Command::PrintOpenapi { config } => {
+            let cfg = match optional_config(config) {
+                Ok(c) => c,
+                Err(exit) => return exit,
+            };
+            let (doc, warning) =
+                crate::http::openapi::load(cfg.http.openapi_spec.as_deref(), &cfg.http.base_uri);
+            if let Some(w) = warning {
+                eprintln!("kask: warning: {w}");
+            }
+            print!("{}", String::from_utf8_lossy(&doc));
+            Exit::Ok
+        }
+        Command::Run { config } => daemon::run(&config),
+    }
+}
+
+/// Loads a configuration, printing the one-line error an operator needs.
+fn load(path: &Path) -> Result<Config, Exit> {
+    Config::load(path).map_err(|e| {
+        eprintln!("kask: {e}");
+        Exit::Config
+    })
+}
+
+/// The given file, or the default one if it exists, or built-in defaults.
+fn optional_config(path: Option<PathBuf>) -> Result<Config, Exit> {
+    match path {
+        Some(p) => load(&p),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => load(Path::new(DEFAULT_CONFIG_PATH)),
+        None => Ok(Config::parse("", Path::new("(defaults)")).expect("the defaults are valid")),
+    }
+}
+
+fn print_schema(config: Option<PathBuf>, replication: Option<String>) -> Exit {
+    let cfg = match optional_config(config) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let replication = match replication {
+        Some(r) => match schema::parse_replication(&r) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("kask: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => vec![(
+            cfg.store
+                .local_dc
+                .clone()
+                .unwrap_or_else(|| "datacenter1".into()),
+            3,
+        )],
+    };
+    print!("{}", schema::schema(&cfg.store, &replication));
+    Exit::Ok
+}
+
+/// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     Run {
         config: PathBuf,
     },
@@ -56,7 +144,7 @@ pub enum Command {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut config: Option<PathBuf> = None;
     let mut replication = None;
     let mut mode: Option<&'static str> = None;
@@ -123,28 +211,6 @@ fn set_mode(mode: &mut Option<&'static str>, m: &'static str) -> Result<(), Stri
     }
 }
 
-/// Parses `eqiad:3,codfw:3`.
-pub fn parse_replication(s: &str) -> Result<Vec<(String, u32)>, String> {
-    s.split(',')
-        .map(|part| {
-            let (dc, rf) = part
-                .split_once(':')
-                .ok_or_else(|| format!("--replication: {part:?} is not DC:RF"))?;
-            let rf: u32 = rf
-                .trim()
-                .parse()
-                .map_err(|_| format!("--replication: {rf:?} is not a number"))?;
-            let dc = dc.trim();
-            if dc.is_empty() || rf == 0 {
-                return Err(format!(
-                    "--replication: {part:?} needs a data centre name and a factor of at least 1"
-                ));
-            }
-            Ok((dc.to_string(), rf))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,15 +270,5 @@ mod tests {
         assert!(p(&["stray"]).is_err());
         assert!(p(&["--config"]).is_err());
         assert!(p(&["--check-config", "--print-schema"]).is_err());
-    }
-
-    #[test]
-    fn replication_lists() {
-        assert_eq!(
-            parse_replication("eqiad:3,codfw:2"),
-            Ok(vec![("eqiad".into(), 3), ("codfw".into(), 2)])
-        );
-        assert!(parse_replication("eqiad").is_err());
-        assert!(parse_replication("eqiad:0").is_err());
     }
 }
