@@ -8,10 +8,7 @@
 #
 # @return [Hash[String[1], Type]] dotted key path to the type its value must have
 function kask::config_schema() >> Hash[String[1], Type] {
-  # Cassandra's rule for keyspace and table names (1 to 48 letters, digits
-  # or underscores, a digit first included; kask quotes them), as the
-  # daemon checks it.
-  $identifier = Pattern[/\A[A-Za-z0-9_]{1,48}\z/]
+  $identifier = Pattern[/\A[A-Za-z][A-Za-z0-9_]{0,47}\z/]
   $schema = {
     'service_name'                           => String[1],
     'base_uri'                               => String,

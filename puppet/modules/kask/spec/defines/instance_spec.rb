@@ -112,7 +112,6 @@ describe 'kask::instance' do
     'a bad log level' => [{ 'log_level' => 'loud' }, /config key 'log_level' must be/],
     'hosts as a string' => [{ 'cassandra' => { 'hosts' => 'db1' } }, /config key 'cassandra.hosts' must be/],
     'a keyspace that is not a CQL identifier' => [{ 'cassandra' => { 'keyspace' => 'my-ks' } }, /config key 'cassandra.keyspace' must be/],
-    'a keyspace longer than Cassandra allows' => [{ 'cassandra' => { 'keyspace' => 'k' * 49 } }, /config key 'cassandra.keyspace' must be/],
     'verification as a string' => [{ 'cassandra' => { 'tls' => { 'enable_host_verification' => 'no' } } },
                                    /config key 'cassandra.tls.enable_host_verification' must be/],
     'a relative TLS path' => [{ 'tls' => { 'cert' => 'cert.pem' } }, /config key 'tls.cert' must be/],
@@ -122,12 +121,6 @@ describe 'kask::instance' do
 
       it { is_expected.to compile.and_raise_error(message) }
     end
-  end
-
-  context 'with a keyspace that starts with a digit (Cassandra allows it; kask quotes it)' do
-    let(:params) { { config: { 'cassandra' => { 'keyspace' => '1sessions', 'table' => '_values' } } } }
-
-    it { is_expected.to compile.with_all_deps }
   end
 
   context 'named kask' do

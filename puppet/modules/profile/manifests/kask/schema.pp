@@ -34,9 +34,9 @@ class profile::kask::schema (
 
     $hosts = $profile::cassandra::all_instances.keys.sort
     $keyspace_names = $keyspaces.keys
-    $invalid = $keyspace_names.filter |$k| { $k !~ /\A[A-Za-z0-9_]{1,48}\z/ }
+    $invalid = $keyspace_names.filter |$k| { $k !~ /\A[A-Za-z][A-Za-z0-9_]{0,47}\z/ }
     unless $invalid.empty {
-        $rule = '1 to 48 letters, digits or _, as Cassandra allows'
+        $rule = 'a letter, then letters, digits or _, 48 at most'
         fail("profile::kask::schema: keyspaces: '${invalid[0]}' is not a kask keyspace name (${rule})")
     }
 

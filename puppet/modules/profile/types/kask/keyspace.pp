@@ -6,7 +6,7 @@
 # logs in as whoever its configuration says, for example the superuser of a
 # test cluster).
 type Profile::Kask::Keyspace = Struct[{
-    Optional[table]    => Pattern[/\A[A-Za-z0-9_]{1,48}\z/],
+    Optional[table]    => Pattern[/\A[A-Za-z][A-Za-z0-9_]{0,47}\z/],
     Optional[user]     => String[1],
     Optional[password] => String[1],
 }]
