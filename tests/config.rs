@@ -466,7 +466,7 @@ fn puppet_integer_ranges_and_the_daemon_agree() {
     ];
     let daemon_accepts = |key: &str, n: i64| parse(&document(key, &n.to_string())).is_ok();
     let daemon_range = |key: &str| -> (i64, Option<i64>) {
-        let lo = [-1, 0, 1, 3]
+        let lo = [-1, 0, 1, 3, 4]
             .into_iter()
             .find(|&n| daemon_accepts(key, n))
             .unwrap();
