@@ -34,7 +34,6 @@ use cdrs_tokio::frame::{Envelope, Version};
 use cdrs_tokio::load_balancing::node_distance_evaluator::{
     AllLocalNodeDistanceEvaluator, NodeDistanceEvaluator, TopologyAwareNodeDistanceEvaluator,
 };
-use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
 use cdrs_tokio::query::{PreparedQuery, QueryValues};
 use cdrs_tokio::retry::ExponentialReconnectionPolicy;
 use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
@@ -51,7 +50,10 @@ use crate::config::StoreConfig;
 use crate::key::Key;
 use crate::metrics::StorageMetrics;
 
-type Lb<T, CM> = TopologyAwareLoadBalancingStrategy<T, CM>;
+mod local_dc;
+
+/// Topology-aware, and never another data centre's nodes (see local_dc).
+type Lb<T, CM> = local_dc::LocalDcOnly<T, CM>;
 type TcpSession =
     Session<TransportTcp, TcpConnectionManager, Lb<TransportTcp, TcpConnectionManager>>;
 type TlsSession =
@@ -354,7 +356,7 @@ async fn build(
                 .build()
                 .await
                 .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
-            let builder = TcpSessionBuilder::new(Lb::new(None, false), node);
+            let builder = TcpSessionBuilder::new(Lb::default(), node);
             Sessions::Tcp(finish(builder, cfg).await?)
         }
         Some(tls) => {
@@ -367,7 +369,7 @@ async fn build(
                 .build()
                 .await
                 .map_err(|e| ConnectError(format!("Cassandra contact points {hosts}: {e}")))?;
-            let builder = RustlsSessionBuilder::new(Lb::new(None, false), node);
+            let builder = RustlsSessionBuilder::new(Lb::default(), node);
             Sessions::Tls(finish(builder, cfg).await?)
         }
     };
