@@ -1,0 +1,463 @@
+//! Two data centres, active/active, as Wikimedia runs kask: a ring of real
+//! Cassandra 4.1 nodes in DCs `eqiad` and `codfw` (one node each,
+//! GossipingPropertyFileSnitch, on its own loopback network: the shared
+//! one's third octet + 3), the keyspace replicated to both, and one kask per
+//! data centre with its `local_dc`, logged in as a least-privilege role.
+//!
+//! Shown here, from the servers' side where it matters: a value written in
+//! one data centre is read in the other; each kask's requests are
+//! coordinated by its own data centre's node (Cassandra's per-table
+//! coordinator counts, `system_views`); with codfw down, eqiad keeps serving
+//! GET and POST and refuses DELETE (EACH_QUORUM) with a prompt 500; with
+//! eqiad down, eqiad's kask answers 500 at once and sends nothing to codfw.
+//! Runs on its own (`make test` runs it after the other tests); brings its
+//! ring up and takes it down, however the test ends.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const KS: &str = "kask_dc";
+const STATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-dc");
+const CTL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh");
+const TOPOLOGY: &str = "eqiad:1,codfw:1";
+/// kask's role: may read and write its table, nothing else. Its login is
+/// read at LOCAL_QUORUM, unlike the default superuser's (QUORUM over every
+/// data centre), so it works with the other data centre down.
+const ROLE: (&str, &str) = ("kask", "kask-dc-test-password");
+/// A second superuser for the test's own queries, for the same reason.
+const ADMIN: (&str, &str) = ("kask_admin", "kask-admin-dc-test-password");
+/// kask's query timeout here: longer than Cassandra's own write timeout
+/// (2 s), so that what bounds a DELETE is the server's answer.
+const QUERY_TIMEOUT_MS: u64 = 5000;
+
+fn net() -> String {
+    own_net(3)
+}
+
+fn node_addr(node: u8) -> String {
+    format!("{}.{node}", net())
+}
+
+fn ctl(args: &[&str]) -> Output {
+    let out = Command::new(CTL)
+        .args(args)
+        .env("KASK_CASSANDRA_TOPOLOGY", TOPOLOGY)
+        .env("KASK_CASSANDRA_NET", net())
+        .env("KASK_CASSANDRA_STATE", STATE)
+        .output()
+        .expect("run tests/cassandra/ctl.sh");
+    assert!(
+        out.status.success(),
+        "FAIL (not skipped): ctl.sh {args:?} (two data centres, {STATE}) exited {}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Statements on node `node` as the test's superuser (not `cassandra`,
+/// whose login fails while a data centre is down); returns the rows.
+fn admin_cql(node: u8, statements: &[&str]) -> String {
+    let node = node.to_string();
+    let mut args = vec![
+        "cql",
+        "--node",
+        &node,
+        "--user",
+        ADMIN.0,
+        "--password",
+        ADMIN.1,
+    ];
+    args.extend_from_slice(statements);
+    String::from_utf8(ctl(&args).stdout).unwrap()
+}
+
+/// Takes the ring down when the test ends, however it ends.
+struct Ring;
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        let _ = Command::new(CTL)
+            .arg("down")
+            .env("KASK_CASSANDRA_NET", net())
+            .env("KASK_CASSANDRA_STATE", STATE)
+            .status();
+    }
+}
+
+/// How many reads and writes of kask's table node `node` has coordinated
+/// since it started (Cassandra's own metrics, `system_views`).
+fn coordinated(node: u8) -> (u64, u64) {
+    let rows = admin_cql(
+        node,
+        &[
+            &format!("SELECT count FROM system_views.coordinator_read_latency WHERE keyspace_name = '{KS}' AND table_name = 'values'"),
+            &format!("SELECT count FROM system_views.coordinator_write_latency WHERE keyspace_name = '{KS}' AND table_name = 'values'"),
+        ],
+    );
+    let counts: Vec<u64> = rows.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(
+        counts.len(),
+        2,
+        "coordinator counts of node {node}: {rows:?}"
+    );
+    (counts[0], counts[1])
+}
+
+fn kask_config(port: u16, dc: &str, node: u8, user: (&str, &str)) -> String {
+    format!(
+        "---\nservice_name: kask-{dc}\nbase_uri: sessions/v1\nlisten_address: 127.0.0.1\nlisten_port: {port}\nlog_level: info\n\
+         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {KS}\n  table: values\n  local_dc: {dc}\n\
+         \x20 query_timeout_ms: {QUERY_TIMEOUT_MS}\n  connect_timeout_ms: 2000\n  authentication:\n    username: {user}\n    password: {password}\n",
+        host = node_addr(node),
+        user = user.0,
+        password = user.1,
+    )
+}
+
+/// One request, timed.
+fn timed(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (Response, Duration) {
+    let t = Instant::now();
+    let r = request(addr, method, path, &[], body);
+    (r, t.elapsed())
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("/sessions/v1/{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+/// Schema, kask's role and the test's superuser, idempotently (the ring
+/// keeps its data between runs).
+fn set_up_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema.yaml");
+    std::fs::write(&path, format!("cassandra:\n  keyspace: {KS}\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kask"))
+        .args([
+            "--print-schema",
+            "--replication",
+            "eqiad:1,codfw:1",
+            "--config",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kask --print-schema failed");
+    let mut statements: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect();
+    statements.extend([
+        format!(
+            "CREATE ROLE IF NOT EXISTS {} WITH PASSWORD = '{}' AND LOGIN = true",
+            ROLE.0, ROLE.1
+        ),
+        format!("ALTER ROLE {} WITH PASSWORD = '{}'", ROLE.0, ROLE.1),
+        // SELECT for GET; MODIFY covers INSERT (POST) and DELETE.
+        format!("GRANT SELECT ON TABLE {KS}.\"values\" TO {}", ROLE.0),
+        format!("GRANT MODIFY ON TABLE {KS}.\"values\" TO {}", ROLE.0),
+        format!(
+            "CREATE ROLE IF NOT EXISTS {} WITH PASSWORD = '{}' AND LOGIN = true AND SUPERUSER = true",
+            ADMIN.0, ADMIN.1
+        ),
+        format!("ALTER ROLE {} WITH PASSWORD = '{}'", ADMIN.0, ADMIN.1),
+    ]);
+    let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
+    let mut args = vec!["cql"];
+    args.extend_from_slice(&refs);
+    ctl(&args);
+    let grants = String::from_utf8(ctl(&["cql", "LIST ALL PERMISSIONS OF kask"]).stdout).unwrap();
+    let mut permissions: Vec<&str> = grants
+        .lines()
+        .filter_map(|l| l.split('\t').nth(3))
+        .collect();
+    permissions.sort_unstable();
+    assert_eq!(
+        permissions,
+        ["MODIFY", "SELECT"],
+        "kask's role may only read and write its table: {grants}"
+    );
+}
+
+#[test]
+fn two_data_centres_active_active() {
+    let started = Instant::now();
+    let _ring = Ring;
+    ctl(&["up"]);
+    let up_took = started.elapsed();
+    set_up_schema();
+
+    let eqiad = Kask::start(|port| kask_config(port, "eqiad", 1, ROLE));
+    let codfw = Kask::start(|port| kask_config(port, "codfw", 2, ROLE));
+    eprintln!(
+        "ring up in {up_took:?}; both kasks serving {:?} after the start",
+        started.elapsed()
+    );
+
+    // A value written in eqiad is read in codfw (LOCAL_QUORUM there: the
+    // replication between data centres is asynchronous) and the other way.
+    for (from, to, name) in [
+        (&eqiad, &codfw, "eqiad -> codfw"),
+        (&codfw, &eqiad, "codfw -> eqiad"),
+    ] {
+        let path = unique("dc-replication");
+        let value = format!("written in {name} at {:?}", Instant::now()).into_bytes();
+        assert_eq!(request(from.addr, "POST", &path, &[], &value).status, 201);
+        let t = Instant::now();
+        loop {
+            let r = request(to.addr, "GET", &path, &[], b"");
+            if r.status == 200 {
+                assert_eq!(r.body, value);
+                break;
+            }
+            assert_eq!(r.status, 404, "{name}: {}", r.text());
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{name}: not replicated within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        eprintln!(
+            "{name}: readable in the other data centre {:?} after the 201",
+            t.elapsed()
+        );
+        // DELETE is EACH_QUORUM: once it answered, no data centre has it.
+        assert_eq!(request(to.addr, "DELETE", &path, &[], b"").status, 204);
+        assert_eq!(request(from.addr, "GET", &path, &[], b"").status, 404);
+    }
+
+    // Each kask's requests are coordinated by its own data centre's node:
+    // the servers' per-table coordinator counts move by exactly what each
+    // kask was sent.
+    let before = (coordinated(1), coordinated(2));
+    let (mut sent_eqiad, mut sent_codfw) = ((0, 0), (0, 0));
+    for i in 0..20 {
+        let path = unique(&format!("dc-local-{i}"));
+        assert_eq!(request(eqiad.addr, "POST", &path, &[], b"e").status, 201);
+        assert_eq!(request(eqiad.addr, "GET", &path, &[], b"").status, 200);
+        sent_eqiad.0 += 1;
+        sent_eqiad.1 += 1;
+        if i % 2 == 0 {
+            let path = unique(&format!("dc-local-codfw-{i}"));
+            assert_eq!(request(codfw.addr, "POST", &path, &[], b"c").status, 201);
+            assert_eq!(request(codfw.addr, "GET", &path, &[], b"").status, 200);
+            assert_eq!(request(codfw.addr, "DELETE", &path, &[], b"").status, 204);
+            sent_codfw.0 += 1;
+            sent_codfw.1 += 2;
+        }
+    }
+    let after = (coordinated(1), coordinated(2));
+    let moved = |b: (u64, u64), a: (u64, u64)| (a.0 - b.0, a.1 - b.1);
+    assert_eq!(
+        (moved(before.0, after.0), moved(before.1, after.1)),
+        (sent_eqiad, sent_codfw),
+        "(reads, writes) coordinated by eqiad's node and by codfw's node, against what each kask was sent"
+    );
+    eprintln!(
+        "coordinated (reads, writes): eqiad's node {:?}, codfw's node {:?}: each kask's own",
+        sent_eqiad, sent_codfw
+    );
+
+    // codfw goes down. eqiad keeps serving GET and POST (LOCAL_QUORUM);
+    // DELETE (EACH_QUORUM) gets a 500: after Cassandra's write timeout while
+    // eqiad's node still thinks codfw's is up, then at once (Unavailable).
+    let written_before = unique("dc-before-codfw-outage");
+    assert_eq!(
+        request(eqiad.addr, "POST", &written_before, &[], b"kept").status,
+        201
+    );
+    let killed = Instant::now();
+    ctl(&["stop-node", "2"]);
+    let mut worst_read_write = Duration::ZERO;
+    let mut slow_deletes = Vec::new();
+    let refused_path = loop {
+        let path = unique("dc-codfw-down");
+        let (r, t1) = timed(eqiad.addr, "POST", &path, b"v");
+        assert_eq!(r.status, 201, "POST in eqiad with codfw down: {}", r.text());
+        let (r, t2) = timed(eqiad.addr, "GET", &path, b"");
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"v"[..]),
+            "GET in eqiad with codfw down"
+        );
+        worst_read_write = worst_read_write.max(t1).max(t2);
+        let (r, t) = timed(eqiad.addr, "DELETE", &path, b"");
+        assert_problem(&r, 500, &server_error(&path));
+        assert!(
+            t < Duration::from_millis(3000),
+            "DELETE with codfw down took {t:?}"
+        );
+        if t < Duration::from_millis(500) {
+            break path;
+        }
+        slow_deletes.push(t);
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "eqiad's node did not mark codfw's down within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let fast_delete_after = killed.elapsed();
+    eprintln!(
+        "codfw down: GET/POST in eqiad all fine (slowest {worst_read_write:?}); DELETE 500 after {:?} each for {} request(s), then at once from {fast_delete_after:?} after the kill",
+        slow_deletes, slow_deletes.len()
+    );
+    // A DELETE refused as Unavailable removed nothing.
+    assert_eq!(
+        request(eqiad.addr, "GET", &refused_path, &[], b"").body,
+        b"v"
+    );
+    assert_eq!(
+        request(eqiad.addr, "GET", &written_before, &[], b"").body,
+        b"kept"
+    );
+    let max_fast_delete = (0..5)
+        .map(|_| timed(eqiad.addr, "DELETE", &refused_path, b""))
+        .inspect(|(r, _)| assert_eq!(r.status, 500))
+        .map(|(_, t)| t)
+        .max()
+        .unwrap();
+    eprintln!("codfw down: five more DELETEs, slowest 500 in {max_fast_delete:?}");
+    assert!(max_fast_delete < Duration::from_secs(1));
+
+    // A kask that starts now logs in: its role is read in its own data
+    // centre. One that logs in as the default superuser cannot start.
+    let t = Instant::now();
+    let restarted = Kask::start(|port| kask_config(port, "eqiad", 1, ROLE));
+    let path = unique("dc-restarted");
+    assert_eq!(
+        request(restarted.addr, "POST", &path, &[], b"r").status,
+        201
+    );
+    eprintln!(
+        "codfw down: a new eqiad kask (role {}) serving {:?} after its start",
+        ROLE.0,
+        t.elapsed()
+    );
+    drop(restarted);
+    let superuser = superuser_start_fails();
+    eprintln!("codfw down: a kask logging in as cassandra does not start: {superuser}");
+
+    ctl(&["start-node", "2"]);
+    let t = Instant::now();
+    loop {
+        let r = request(codfw.addr, "GET", &written_before, &[], b"");
+        if r.status == 200 {
+            assert_eq!(r.body, b"kept");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "codfw's kask did not serve again within 90 s of its node's return: {} {}; log:\n{}",
+            r.status,
+            r.text(),
+            codfw.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!(
+        "codfw back: its kask serving again {:?} after the node was up",
+        t.elapsed()
+    );
+
+    // eqiad goes down: its kask answers 500 at once, and codfw's node
+    // coordinates none of its requests (no quiet failover across DCs).
+    let path = unique("dc-eqiad-down");
+    assert_eq!(request(eqiad.addr, "POST", &path, &[], b"x").status, 201);
+    ctl(&["stop-node", "1"]);
+    let codfw_before = coordinated(2);
+    let killed = Instant::now();
+    let mut worst = Duration::ZERO;
+    let mut rounds = 0;
+    while killed.elapsed() < Duration::from_secs(8) {
+        for method in ["GET", "POST", "DELETE"] {
+            let (r, t) = timed(eqiad.addr, method, &path, b"y");
+            assert_problem(&r, 500, &server_error(&path));
+            worst = worst.max(t);
+        }
+        rounds += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(worst < Duration::from_secs(1), "a 500 took {worst:?}");
+    assert_eq!(
+        coordinated(2),
+        codfw_before,
+        "eqiad's kask sent requests to codfw's node while eqiad was down"
+    );
+    eprintln!(
+        "eqiad down: {} requests to eqiad's kask over {:?}, all 500, slowest {worst:?}; codfw's node coordinated none of them",
+        rounds * 3,
+        killed.elapsed()
+    );
+    // codfw's own kask carries on, on its own node (its DELETE needs eqiad
+    // too, so it gets a 500).
+    let before = coordinated(2);
+    assert_eq!(request(codfw.addr, "POST", &path, &[], b"z").status, 201);
+    assert_eq!(request(codfw.addr, "GET", &path, &[], b"").body, b"z");
+    let after = coordinated(2);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
+    let (r, t) = timed(codfw.addr, "DELETE", &path, b"");
+    assert_eq!(r.status, 500);
+    eprintln!("eqiad down: codfw's kask serves GET and POST; its DELETE got a 500 in {t:?}");
+    eprintln!("whole test {:?}", started.elapsed());
+}
+
+/// Starts kask logging in as `cassandra` while codfw is down and returns
+/// the reason it gives for not starting.
+fn superuser_start_fails() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        kask_config(free_port(), "eqiad", 1, ("cassandra", "cassandra")),
+    )
+    .unwrap();
+    let log_path = dir.path().join("kask.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kask"))
+        .arg("--config")
+        .arg(&config)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let found = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("waiting for Cassandra")) {
+            break Some(line.to_string());
+        }
+        if t.elapsed() > Duration::from_secs(20) || child.try_wait().unwrap().is_some() {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    let line = found.unwrap_or_else(|| {
+        panic!(
+            "a kask logging in as cassandra with codfw down: no 'waiting for Cassandra' line; log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        )
+    });
+    assert!(
+        line.contains("consistency level QUORUM") || line.contains("credentials"),
+        "{line}"
+    );
+    line
+}
