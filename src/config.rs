@@ -238,13 +238,33 @@ impl Config {
                 files.push(("cassandra.tls.key", k));
             }
         }
-        for (key, f) in files {
+        for (key, f) in &files {
             if let Err(e) = std::fs::File::open(f) {
                 return Err(ConfigError {
                     file: file.to_owned(),
                     line: line_of(text, key),
                     key: key.to_string(),
                     message: format!("cannot read {}: {e}", f.display()),
+                });
+            }
+        }
+        // The files towards Cassandra must also be what they claim to be (a
+        // CA, a certificate and its key), or every connection would fail.
+        if let Some(t) = &self.store.tls {
+            let cert = t
+                .client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path()));
+            if let Err(e) = crate::tls::client_config(&t.ca, cert, &[], t.verify_hostname) {
+                let key = files
+                    .iter()
+                    .find(|(k, f)| k.starts_with("cassandra.") && e.path.as_deref() == Some(*f))
+                    .map_or("cassandra.tls", |(k, _)| k);
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    line: line_of(text, key),
+                    key: key.to_string(),
+                    message: e.to_string(),
                 });
             }
         }

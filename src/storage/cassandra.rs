@@ -213,10 +213,14 @@ impl CassandraStore {
                 .map_err(|e| ConnectError(format!("cassandra.tls: {e}")))?,
             )),
         };
+        // Always probed, even with the version configured: the probe says
+        // why a contact point cannot be used (TLS settings among the
+        // reasons), where the driver retries without saying.
+        let negotiated = negotiate(cfg, tls.clone()).await?;
         let version = match cfg.protocol_version {
             Some(5) => Version::V5,
             Some(_) => Version::V4,
-            None => negotiate(cfg, tls.clone()).await?,
+            None => negotiated,
         };
         let inner = build(cfg, tls.clone(), version).await?;
         let store = CassandraStore {
@@ -514,7 +518,21 @@ async fn negotiate(
         match tokio::time::timeout(cfg.connect_timeout, probe(host, cfg.port, tls.clone())).await {
             Ok(Ok(Ok(v))) => return Ok(v),
             Ok(Ok(Err(e))) => return Err(ConnectError(format!("{host}:{}: {e}", cfg.port))),
-            Ok(Err(e)) => last = format!("{host}:{}: {e}", cfg.port),
+            Ok(Err(e)) => {
+                let client_cert = cfg.tls.as_ref().is_some_and(|t| t.client_cert.is_some());
+                let wait = cfg.connect_timeout;
+                let explained = crate::tls::explain_cassandra_error(
+                    &e,
+                    host,
+                    cfg.port,
+                    tls.clone(),
+                    client_cert,
+                    wait,
+                )
+                .await;
+                let why = explained.unwrap_or_else(|| e.to_string());
+                last = format!("{host}:{}: {why}", cfg.port);
+            }
             Err(_) => {
                 last = format!(
                     "{host}:{}: no answer within {} ms",
@@ -525,7 +543,7 @@ async fn negotiate(
         }
     }
     Err(ConnectError(format!(
-        "cannot reach any Cassandra contact point ({last})"
+        "cannot use any Cassandra contact point ({last})"
     )))
 }
 
