@@ -7,9 +7,11 @@
 //! Shown here, from the servers' side where it matters: a value written in
 //! one data centre is read in the other; each kask's requests are
 //! coordinated by its own data centre's node (Cassandra's per-table
-//! coordinator counts, `system_views`); with codfw down, eqiad keeps serving
-//! GET and POST and refuses DELETE (EACH_QUORUM) with a prompt 500; with
-//! eqiad down, eqiad's kask answers 500 at once and sends nothing to codfw.
+//! coordinator counts, `system_views`); with eqiad down, eqiad's kask
+//! answers 500 at once and sends nothing to codfw, while codfw's keeps
+//! serving GET and POST and refuses DELETE (EACH_QUORUM) with a prompt 500.
+//! The two kasks are configured alike, so this one outage shows both what
+//! a kask does when its own data centre is down and when the other is.
 //! Runs on its own (`make test` runs it after the other tests); brings its
 //! ring up and takes it down, however the test ends.
 
@@ -59,6 +61,18 @@ fn ctl(args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Runs ctl.sh expecting it to fail; returns its stderr.
+fn ctl_fails(args: &[&str]) -> String {
+    let out = Command::new(CTL)
+        .args(args)
+        .env("KASK_CASSANDRA_NET", net())
+        .env("KASK_CASSANDRA_STATE", STATE)
+        .output()
+        .expect("run tests/cassandra/ctl.sh");
+    assert!(!out.status.success(), "ctl.sh {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Statements on node `node` as the test's superuser (not `cassandra`,
@@ -270,34 +284,102 @@ fn two_data_centres_active_active() {
         sent_eqiad, sent_codfw
     );
 
-    // codfw goes down. eqiad keeps serving GET and POST (LOCAL_QUORUM);
-    // DELETE (EACH_QUORUM) gets a 500: after Cassandra's write timeout while
-    // eqiad's node still thinks codfw's is up, then at once (Unavailable).
-    let written_before = unique("dc-before-codfw-outage");
+    // eqiad goes down. The two kasks are configured alike, so one outage
+    // shows both sides (a node restart costs more than the rest of the test):
+    // eqiad's kask, whose data centre is down, and codfw's, whose data
+    // centre is up while the other is down.
+    let written_before = unique("dc-before-outage");
     assert_eq!(
         request(eqiad.addr, "POST", &written_before, &[], b"kept").status,
         201
     );
+    let t = Instant::now();
+    ctl(&["stop-node", "1"]);
     let killed = Instant::now();
-    ctl(&["stop-node", "2"]);
+    eprintln!("eqiad's node killed in {:?}", t.elapsed());
+
+    // eqiad's kask answers 500 at once, and codfw's node coordinates none
+    // of its requests: no quiet failover to the other data centre.
+    let eqiad_refuses = |what: &str| {
+        let codfw_before = coordinated(2);
+        let started = Instant::now();
+        let (mut worst, mut count) = (Duration::ZERO, 0);
+        while started.elapsed() < Duration::from_secs(3) {
+            for method in ["GET", "POST", "DELETE"] {
+                let path = unique("dc-eqiad-down");
+                let (r, t) = timed(eqiad.addr, method, &path, b"y");
+                assert_problem(&r, 500, &server_error(&path));
+                worst = worst.max(t);
+                count += 1;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(worst < Duration::from_secs(1), "a 500 took {worst:?}");
+        assert_eq!(
+            coordinated(2),
+            codfw_before,
+            "eqiad's kask sent requests to codfw's node while eqiad was down"
+        );
+        let log = eqiad.log();
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("\"level\":\"ERROR\""))
+            .unwrap_or_default();
+        assert!(
+            line.contains("no node of data centre eqiad took the request"),
+            "{line}"
+        );
+        eprintln!(
+            "eqiad down ({what}): {count} requests to eqiad's kask, all 500, slowest {worst:?}; codfw's node coordinated none of them"
+        );
+    };
+    eqiad_refuses("just killed");
+
+    // A kask that starts now in codfw logs in: its role is read in its own
+    // data centre. One that logs in as the default superuser cannot start.
+    let t = Instant::now();
+    let restarted = Kask::start(|port| kask_config(port, "codfw", 2, ROLE));
+    let path = unique("dc-restarted");
+    assert_eq!(
+        request(restarted.addr, "POST", &path, &[], b"r").status,
+        201
+    );
+    eprintln!(
+        "eqiad down: a new codfw kask (role {}) serving {:?} after its start",
+        ROLE.0,
+        t.elapsed()
+    );
+    drop(restarted);
+    let superuser = superuser_start_fails();
+    eprintln!("eqiad down: a kask logging in as cassandra does not start: {superuser}");
+    let refused = ctl_fails(&["cql", "--node", "2", "SELECT now() FROM system.local"]);
+    assert!(
+        refused.contains("Unable to perform authentication"),
+        "{refused}"
+    );
+
+    // codfw's kask keeps serving GET and POST (LOCAL_QUORUM); its DELETE
+    // (EACH_QUORUM) gets a 500: after Cassandra's write timeout while codfw's
+    // node still thinks eqiad's is up, then at once (Unavailable).
     let mut worst_read_write = Duration::ZERO;
     let mut slow_deletes = Vec::new();
     let refused_path = loop {
-        let path = unique("dc-codfw-down");
-        let (r, t1) = timed(eqiad.addr, "POST", &path, b"v");
-        assert_eq!(r.status, 201, "POST in eqiad with codfw down: {}", r.text());
-        let (r, t2) = timed(eqiad.addr, "GET", &path, b"");
+        let path = unique("dc-other-down");
+        let (r, t1) = timed(codfw.addr, "POST", &path, b"v");
+        assert_eq!(r.status, 201, "POST in codfw with eqiad down: {}", r.text());
+        let (r, t2) = timed(codfw.addr, "GET", &path, b"");
         assert_eq!(
             (r.status, r.body.as_slice()),
             (200, &b"v"[..]),
-            "GET in eqiad with codfw down"
+            "GET in codfw with eqiad down"
         );
         worst_read_write = worst_read_write.max(t1).max(t2);
-        let (r, t) = timed(eqiad.addr, "DELETE", &path, b"");
+        let (r, t) = timed(codfw.addr, "DELETE", &path, b"");
         assert_problem(&r, 500, &server_error(&path));
         assert!(
             t < Duration::from_millis(3000),
-            "DELETE with codfw down took {t:?}"
+            "DELETE with eqiad down took {t:?}"
         );
         if t < Duration::from_millis(500) {
             break path;
@@ -305,123 +387,55 @@ fn two_data_centres_active_active() {
         slow_deletes.push(t);
         assert!(
             killed.elapsed() < Duration::from_secs(60),
-            "eqiad's node did not mark codfw's down within 60 s"
+            "codfw's node did not mark eqiad's down within 60 s"
         );
         std::thread::sleep(Duration::from_millis(250));
     };
-    let fast_delete_after = killed.elapsed();
     eprintln!(
-        "codfw down: GET/POST in eqiad all fine (slowest {worst_read_write:?}); DELETE 500 after {:?} each for {} request(s), then at once from {fast_delete_after:?} after the kill",
-        slow_deletes, slow_deletes.len()
+        "eqiad down: GET/POST in codfw all fine (slowest {worst_read_write:?}); DELETE 500 after {slow_deletes:?} for {} request(s), then at once from {:?} after the kill",
+        slow_deletes.len(),
+        killed.elapsed()
     );
-    // A DELETE refused as Unavailable removed nothing.
+    // The log says which nodes kask may use, not just "no nodes".
+    assert!(
+        codfw
+            .log()
+            .contains("no node of data centre codfw took the request"),
+        "{}",
+        codfw.log()
+    );
+    // A DELETE refused as Unavailable removed nothing; what was written
+    // in eqiad before the outage is read in codfw.
     assert_eq!(
-        request(eqiad.addr, "GET", &refused_path, &[], b"").body,
+        request(codfw.addr, "GET", &refused_path, &[], b"").body,
         b"v"
     );
     assert_eq!(
-        request(eqiad.addr, "GET", &written_before, &[], b"").body,
+        request(codfw.addr, "GET", &written_before, &[], b"").body,
         b"kept"
     );
     let max_fast_delete = (0..5)
-        .map(|_| timed(eqiad.addr, "DELETE", &refused_path, b""))
+        .map(|_| timed(codfw.addr, "DELETE", &refused_path, b""))
         .inspect(|(r, _)| assert_eq!(r.status, 500))
         .map(|(_, t)| t)
         .max()
         .unwrap();
-    eprintln!("codfw down: five more DELETEs, slowest 500 in {max_fast_delete:?}");
+    eprintln!("eqiad down: five more DELETEs in codfw, slowest 500 in {max_fast_delete:?}");
     assert!(max_fast_delete < Duration::from_secs(1));
 
-    // A kask that starts now logs in: its role is read in its own data
-    // centre. One that logs in as the default superuser cannot start.
-    let t = Instant::now();
-    let restarted = Kask::start(|port| kask_config(port, "eqiad", 1, ROLE));
-    let path = unique("dc-restarted");
-    assert_eq!(
-        request(restarted.addr, "POST", &path, &[], b"r").status,
-        201
-    );
-    eprintln!(
-        "codfw down: a new eqiad kask (role {}) serving {:?} after its start",
-        ROLE.0,
-        t.elapsed()
-    );
-    drop(restarted);
-    let superuser = superuser_start_fails();
-    eprintln!("codfw down: a kask logging in as cassandra does not start: {superuser}");
-
-    ctl(&["start-node", "2"]);
-    let t = Instant::now();
-    loop {
-        let r = request(codfw.addr, "GET", &written_before, &[], b"");
-        if r.status == 200 {
-            assert_eq!(r.body, b"kept");
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(90),
-            "codfw's kask did not serve again within 90 s of its node's return: {} {}; log:\n{}",
-            r.status,
-            r.text(),
-            codfw.log()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    eprintln!(
-        "codfw back: its kask serving again {:?} after the node was up",
-        t.elapsed()
-    );
-
-    // eqiad goes down: its kask answers 500 at once, and codfw's node
-    // coordinates none of its requests (no quiet failover across DCs).
-    let path = unique("dc-eqiad-down");
-    assert_eq!(request(eqiad.addr, "POST", &path, &[], b"x").status, 201);
-    ctl(&["stop-node", "1"]);
-    let codfw_before = coordinated(2);
-    let killed = Instant::now();
-    let mut worst = Duration::ZERO;
-    let mut rounds = 0;
-    while killed.elapsed() < Duration::from_secs(8) {
-        for method in ["GET", "POST", "DELETE"] {
-            let (r, t) = timed(eqiad.addr, method, &path, b"y");
-            assert_problem(&r, 500, &server_error(&path));
-            worst = worst.max(t);
-        }
-        rounds += 1;
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(worst < Duration::from_secs(1), "a 500 took {worst:?}");
-    assert_eq!(
-        coordinated(2),
-        codfw_before,
-        "eqiad's kask sent requests to codfw's node while eqiad was down"
-    );
-    eprintln!(
-        "eqiad down: {} requests to eqiad's kask over {:?}, all 500, slowest {worst:?}; codfw's node coordinated none of them",
-        rounds * 3,
-        killed.elapsed()
-    );
-    // codfw's own kask carries on, on its own node (its DELETE needs eqiad
-    // too, so it gets a 500).
-    let before = coordinated(2);
-    assert_eq!(request(codfw.addr, "POST", &path, &[], b"z").status, 201);
-    assert_eq!(request(codfw.addr, "GET", &path, &[], b"").body, b"z");
-    let after = coordinated(2);
-    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
-    let (r, t) = timed(codfw.addr, "DELETE", &path, b"");
-    assert_eq!(r.status, 500);
-    eprintln!("eqiad down: codfw's kask serves GET and POST; its DELETE got a 500 in {t:?}");
+    // And eqiad's kask still refuses, now that the driver has its node down.
+    eqiad_refuses("a while later");
     eprintln!("whole test {:?}", started.elapsed());
 }
 
-/// Starts kask logging in as `cassandra` while codfw is down and returns
-/// the reason it gives for not starting.
+/// Starts a codfw kask logging in as `cassandra` while eqiad is down and
+/// returns the reason it gives for not starting.
 fn superuser_start_fails() -> String {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
-        kask_config(free_port(), "eqiad", 1, ("cassandra", "cassandra")),
+        kask_config(free_port(), "codfw", 2, ("cassandra", "cassandra")),
     )
     .unwrap();
     let log_path = dir.path().join("kask.log");
@@ -451,7 +465,7 @@ fn superuser_start_fails() -> String {
     let _ = child.wait();
     let line = found.unwrap_or_else(|| {
         panic!(
-            "a kask logging in as cassandra with codfw down: no 'waiting for Cassandra' line; log:\n{}",
+            "a kask logging in as cassandra with eqiad down: no 'waiting for Cassandra' line; log:\n{}",
             std::fs::read_to_string(&log_path).unwrap_or_default()
         )
     });

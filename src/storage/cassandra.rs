@@ -323,7 +323,10 @@ impl CassandraStore {
         let exec = inner.session.exec(statement(&inner), &params);
         let result = match tokio::time::timeout(self.cfg.query_timeout, exec).await {
             Err(_) => Err(StoreError::Timeout),
-            Ok(Err(e)) => Err(StoreError::Failed(e.to_string())),
+            Ok(Err(e)) => Err(StoreError::Failed(local_dc::explain(
+                e.to_string(),
+                self.cfg.local_dc.as_deref(),
+            ))),
             Ok(Ok(envelope)) => Ok(envelope),
         };
         self.metrics

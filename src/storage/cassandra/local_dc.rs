@@ -42,3 +42,16 @@ impl<T: CdrsTransport, CM: ConnectionManager<T>> LoadBalancingStrategy<T, CM>
         plan
     }
 }
+
+/// The driver's error when no node of a plan took the request names no
+/// data centre, and says nothing of a node that refused it (the driver
+/// drops an Unavailable answer when it moves on to the next node): say
+/// which nodes kask was allowed to use and what may have happened.
+pub fn explain(error: String, local_dc: Option<&str>) -> String {
+    match local_dc {
+        Some(dc) if error.ends_with("No nodes available in query plan!") => format!(
+            "no node of data centre {dc} took the request: all are down, or those up refused it as unavailable (a DELETE, at EACH_QUORUM, needs a quorum in every data centre); kask never uses another data centre's nodes ({error})"
+        ),
+        _ => error,
+    }
+}
