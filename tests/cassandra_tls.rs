@@ -28,7 +28,8 @@ const KS: &str = "kask_tls";
 const STATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-tls");
 const CTL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh");
 const NAME: &str = "node1.cassandra.test";
-const ROLE: (&str, &str) = ("kask", "kask-tls-test-password");
+/// kask's least-privilege role (`kask --print-schema`).
+const ROLE: (&str, &str) = ("kask", KASK_ROLE_PASSWORD);
 
 fn net() -> String {
     own_net(2)
@@ -119,35 +120,12 @@ impl Node {
     }
 
     fn schema(&self) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("schema.yaml");
-        std::fs::write(&path, format!("cassandra:\n  keyspace: {KS}\n")).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_kask"))
-            .args([
-                "--print-schema",
-                "--replication",
-                "datacenter1:1",
-                "--config",
-            ])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "kask --print-schema failed");
-        let mut statements: Vec<String> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(String::from)
-            .collect();
-        statements.extend([
-            format!(
-                "CREATE ROLE IF NOT EXISTS {} WITH PASSWORD = '{}' AND LOGIN = true",
-                ROLE.0, ROLE.1
-            ),
-            format!("ALTER ROLE {} WITH PASSWORD = '{}'", ROLE.0, ROLE.1),
-            format!("GRANT SELECT ON TABLE {KS}.\"values\" TO {}", ROLE.0),
-            format!("GRANT MODIFY ON TABLE {KS}.\"values\" TO {}", ROLE.0),
-        ]);
+        let mut statements = schema_statements(KS, "datacenter1:1");
+        // The node keeps its data between runs: the password of now.
+        statements.push(format!(
+            "ALTER ROLE {} WITH PASSWORD = '{}'",
+            ROLE.0, ROLE.1
+        ));
         let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
         self.cql(&refs);
     }
