@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const KS: &str = "kask_dc";
-const STATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-dc");
-const CTL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh");
 const TOPOLOGY: &str = "eqiad:1,codfw:1";
 /// kask's role, from `kask --print-schema`: may read and write its table,
 /// nothing else. Its login is read at LOCAL_QUORUM, unlike the default
@@ -38,42 +36,13 @@ const ADMIN: (&str, &str) = ("kask_admin", "kask-admin-dc-test-password");
 /// (2 s), so that what bounds a DELETE is the server's answer.
 const QUERY_TIMEOUT_MS: u64 = 5000;
 
-fn net() -> String {
-    own_net(3)
-}
-
-fn node_addr(node: u8) -> String {
-    format!("{}.{node}", net())
+/// The ring: `.state/cassandra-dc`, on the shared network's third octet + 3.
+fn ring() -> OwnCluster {
+    OwnCluster::new("cassandra-dc", 3, &[("KASK_CASSANDRA_TOPOLOGY", TOPOLOGY)])
 }
 
 fn ctl(args: &[&str]) -> Output {
-    let out = Command::new(CTL)
-        .args(args)
-        .env("KASK_CASSANDRA_TOPOLOGY", TOPOLOGY)
-        .env("KASK_CASSANDRA_NET", net())
-        .env("KASK_CASSANDRA_STATE", STATE)
-        .output()
-        .expect("run tests/cassandra/ctl.sh");
-    assert!(
-        out.status.success(),
-        "FAIL (not skipped): ctl.sh {args:?} (two data centres, {STATE}) exited {}: {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Runs ctl.sh expecting it to fail; returns its stderr.
-fn ctl_fails(args: &[&str]) -> String {
-    let out = Command::new(CTL)
-        .args(args)
-        .env("KASK_CASSANDRA_NET", net())
-        .env("KASK_CASSANDRA_STATE", STATE)
-        .output()
-        .expect("run tests/cassandra/ctl.sh");
-    assert!(!out.status.success(), "ctl.sh {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    ring().ctl(args)
 }
 
 /// Statements on node `node` as the test's superuser (not `cassandra`,
@@ -91,19 +60,6 @@ fn admin_cql(node: u8, statements: &[&str]) -> String {
     ];
     args.extend_from_slice(statements);
     String::from_utf8(ctl(&args).stdout).unwrap()
-}
-
-/// Takes the ring down when the test ends, however it ends.
-struct Ring;
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        let _ = Command::new(CTL)
-            .arg("down")
-            .env("KASK_CASSANDRA_NET", net())
-            .env("KASK_CASSANDRA_STATE", STATE)
-            .status();
-    }
 }
 
 /// How many reads and writes of kask's table node `node` has coordinated
@@ -130,7 +86,7 @@ fn kask_config(port: u16, dc: &str, node: u8, user: (&str, &str)) -> String {
         "---\nservice_name: kask-{dc}\nbase_uri: sessions/v1\nlisten_address: 127.0.0.1\nlisten_port: {port}\nlog_level: info\n\
          cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {KS}\n  table: values\n  local_dc: {dc}\n\
          \x20 query_timeout_ms: {QUERY_TIMEOUT_MS}\n  connect_timeout_ms: 2000\n  authentication:\n    username: {user}\n    password: {password}\n",
-        host = node_addr(node),
+        host = ring().addr(node),
         user = user.0,
         password = user.1,
     )
@@ -173,7 +129,7 @@ fn set_up_schema() {
 #[test]
 fn two_data_centres_active_active() {
     let started = Instant::now();
-    let _ring = Ring;
+    let _down = ring().down_on_drop();
     ctl(&["up"]);
     let up_took = started.elapsed();
     set_up_schema();
@@ -318,7 +274,7 @@ fn two_data_centres_active_active() {
     drop(restarted);
     let superuser = superuser_start_fails();
     eprintln!("eqiad down: a kask logging in as cassandra does not start: {superuser}");
-    let refused = ctl_fails(&["cql", "--node", "2", "SELECT now() FROM system.local"]);
+    let refused = ring().ctl_fails(&["cql", "--node", "2", "SELECT now() FROM system.local"]);
     assert!(
         refused.contains("Unable to perform authentication"),
         "{refused}"

@@ -19,53 +19,37 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 const KS: &str = "kask_tls";
-const STATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.state/cassandra-tls");
-const CTL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/ctl.sh");
 const NAME: &str = "node1.cassandra.test";
 /// kask's least-privilege role (`kask --print-schema`).
 const ROLE: (&str, &str) = ("kask", KASK_ROLE_PASSWORD);
 
-fn net() -> String {
-    own_net(2)
+/// The node: `.state/cassandra-tls`, on the shared network's third octet
+/// + 2; `mode` is given to `up`.
+fn cluster(mode: &str) -> OwnCluster {
+    OwnCluster::new("cassandra-tls", 2, &[("KASK_CASSANDRA_TLS", mode)])
 }
 
 fn node_ip() -> String {
-    format!("{}.1", net())
+    cluster("").addr(1)
 }
 
 fn tls_file(name: &str) -> PathBuf {
-    Path::new(STATE).join("tls").join(name)
-}
-
-fn ctl(mode: &str, args: &[&str]) -> Output {
-    let out = Command::new(CTL)
-        .args(args)
-        .env("KASK_CASSANDRA_TLS", mode)
-        .env("KASK_CASSANDRA_NET", net())
-        .env("KASK_CASSANDRA_STATE", STATE)
-        .output()
-        .expect("run tests/cassandra/ctl.sh");
-    assert!(
-        out.status.success(),
-        "FAIL (not skipped): ctl.sh {args:?} (TLS {mode}, {STATE}) exited {}: {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    cluster("").state.join("tls").join(name)
 }
 
 /// The node, in TLS mode `mode` (`on` or `client-auth`), with kask's schema
 /// and role; taken down on drop. Holds a lock: the two tests of this file
 /// share the node's state directory and never run at once.
 struct Node {
-    mode: &'static str,
+    cluster: OwnCluster,
+    // Before the lock: the node is down before the next test may start.
+    _down: DownOnDrop,
     _lock: nix::fcntl::Flock<std::fs::File>,
     /// The test's /etc/hosts for kask.
     hosts: tempfile::TempDir,
@@ -82,21 +66,23 @@ impl Node {
                 "FAIL (not skipped): {tool} (util-linux) is needed to give kask its own /etc/hosts: install util-linux (make deps)"
             );
         }
-        std::fs::create_dir_all(STATE).unwrap();
-        let lock = std::fs::File::create(format!("{STATE}.lock")).unwrap();
+        let cluster = cluster(mode);
+        std::fs::create_dir_all(&cluster.state).unwrap();
+        let lock = std::fs::File::create(cluster.state.with_extension("lock")).unwrap();
         let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| e)
             .expect("lock the TLS node's state");
         let t = Instant::now();
         // The TLS mode sticks to the node's data: another mode needs a
         // fresh node (and makes fresh certificates).
-        let have = std::fs::read_to_string(Path::new(STATE).join("tls-mode")).unwrap_or_default();
+        let have = std::fs::read_to_string(cluster.state.join("tls-mode")).unwrap_or_default();
         if !have.trim().is_empty() && have.trim() != mode {
-            ctl(have.trim(), &["wipe"]);
+            cluster.ctl(&["wipe"]);
         }
-        ctl(mode, &["up"]);
+        cluster.ctl(&["up"]);
         let node = Node {
-            mode,
+            _down: cluster.down_on_drop(),
+            cluster,
             _lock: lock,
             hosts: tempfile::tempdir().unwrap(),
         };
@@ -116,7 +102,7 @@ impl Node {
     fn cql(&self, statements: &[&str]) -> String {
         let mut args = vec!["cql"];
         args.extend_from_slice(statements);
-        String::from_utf8(ctl(self.mode, &args).stdout).unwrap()
+        String::from_utf8(self.cluster.ctl(&args).stdout).unwrap()
     }
 
     fn schema(&self) {
@@ -166,16 +152,6 @@ impl Node {
             log_path,
             _dir: dir,
         }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new(CTL)
-            .arg("down")
-            .env("KASK_CASSANDRA_NET", net())
-            .env("KASK_CASSANDRA_STATE", STATE)
-            .status();
     }
 }
 
