@@ -385,7 +385,7 @@ cql_tls_args() {
 
 # Waits until node $1 answers a real query; $2 is the deadline (epoch s).
 wait_ready() {
-    local i=$1 deadline=$2 dir addr
+    local i=$1 deadline=$2 dir addr restarts=0
     dir=$(node_dir "$i")
     addr=$(address "$i")
     # shellcheck disable=SC2046
@@ -395,6 +395,18 @@ wait_ready() {
         # every data centre) failed because another data centre is down:
         # the node itself is up.
         ! grep -q 'Unable to perform authentication: Cannot achieve consistency level' "$dir/probe.err" || break
+        # Started together, a node may look for its seed before the seed
+        # listens (a slow JVM start on a busy machine; the ring delay is
+        # short): it gives up at once. Start it again; the seed is there now.
+        if gone "$(<"$dir/node.pid")" && ((restarts < 2)) &&
+            awk '/^--- ctl.sh: starting node/ {f = 0} /RuntimeException: Unable to gossip with any peers/ {f = 1}
+                END {exit !f}' "$dir/node.log"; then
+            restarts=$((restarts + 1))
+            log "node $i found no seed to gossip with; starting it again"
+            start_node "$i"
+            deadline=$((SECONDS + UP_TIMEOUT))
+            continue
+        fi
         ! gone "$(<"$dir/node.pid")" || {
             tail -n 20 "$dir/node.log" >&2
             die 1 "node $i exited; see $dir/node.log"
