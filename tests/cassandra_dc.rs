@@ -306,6 +306,13 @@ fn two_data_centres_active_active() {
             break path;
         }
         slow_deletes.push(t);
+        // A write timeout: the local replica took the delete (the other
+        // data centre gets it as a hint when it is back).
+        assert_eq!(
+            request(codfw.addr, "GET", &path, &[], b"").status,
+            404,
+            "a DELETE that timed out was applied locally"
+        );
         assert!(
             killed.elapsed() < Duration::from_secs(60),
             "codfw's node did not mark eqiad's down within 60 s"
