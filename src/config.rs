@@ -895,10 +895,12 @@ impl<'de, W: MillisDefault> Deserialize<'de> for Millis<W> {
 #[derive(Default)]
 struct ProtocolVersion(Option<u8>);
 
-setting!(ProtocolVersion, int, |v| match v {
+setting!(ProtocolVersion, int, |v| {
+    match v {
     4..=5 => Ok(ProtocolVersion(Some(v as u8))),
     3 => Err("3 is no longer supported (it was for Cassandra 2.1); use 4 or 5, or leave it out to negotiate".to_string()),
     v => Err(format!("{v} is not one of 4, 5")),
+}
 });
 
 // Files named by the configuration. Whether they are opened while the file is
@@ -906,17 +908,21 @@ setting!(ProtocolVersion, int, |v| match v {
 // is found before the service runs), `Config::parse` does not.
 
 trait Files: Default {
-    fn check(path: &Path) -> Result<(), String>;
+    /// Whether files are opened (and their contents checked).
+    const OPEN: bool;
+    fn check<K: FileKind>(path: &Path) -> Result<(), String>;
 }
 
 #[derive(Default)]
 struct Readable;
 
 impl Files for Readable {
-    fn check(path: &Path) -> Result<(), String> {
+    const OPEN: bool = true;
+    fn check<K: FileKind>(path: &Path) -> Result<(), String> {
         std::fs::File::open(path)
             .map(drop)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        K::check(path)
     }
 }
 
@@ -924,18 +930,40 @@ impl Files for Readable {
 struct Unopened;
 
 impl Files for Unopened {
-    fn check(_: &Path) -> Result<(), String> {
+    const OPEN: bool = false;
+    fn check<K: FileKind>(_: &Path) -> Result<(), String> {
         Ok(())
     }
 }
 
-/// A file the configuration names; empty means "not set".
-struct FileName<F> {
-    path: Option<PathBuf>,
-    files: PhantomData<F>,
+/// What a named file must hold: a certificate or key that is not PEM is a
+/// configuration error found by `--check-config`, not at the first
+/// connection (or never, for a Cassandra CA that is retried for ever).
+trait FileKind {
+    fn check(path: &Path) -> Result<(), String>;
+}
+/// PEM certificates (a certificate chain, or CAs).
+struct Certs;
+/// A PEM private key.
+struct Key;
+impl FileKind for Certs {
+    fn check(path: &Path) -> Result<(), String> {
+        crate::tls::check_certs(path)
+    }
+}
+impl FileKind for Key {
+    fn check(path: &Path) -> Result<(), String> {
+        crate::tls::check_key(path)
+    }
 }
 
-impl<F> Default for FileName<F> {
+/// A file the configuration names; empty means "not set".
+struct FileName<F, K> {
+    path: Option<PathBuf>,
+    files: PhantomData<(F, K)>,
+}
+
+impl<F, K> Default for FileName<F, K> {
     fn default() -> Self {
         FileName {
             path: None,
@@ -944,12 +972,12 @@ impl<F> Default for FileName<F> {
     }
 }
 
-impl<'de, F: Files> Deserialize<'de> for FileName<F> {
+impl<'de, F: Files, K: FileKind> Deserialize<'de> for FileName<F, K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         string(d, |s| {
             let path = Some(PathBuf::from(s)).filter(|p| !p.as_os_str().is_empty());
             if let Some(p) = &path {
-                F::check(p)?;
+                F::check::<K>(p)?;
             }
             Ok(FileName {
                 path,
@@ -982,9 +1010,9 @@ struct TlsSection<F>(Option<ServerTls>, PhantomData<F>);
 #[derive(Deserialize, Default)]
 #[serde(default, expecting = "a mapping", bound = "")]
 struct TlsKeys<F: Files> {
-    cert: FileName<F>,
-    key: FileName<F>,
-    client_ca: FileName<F>,
+    cert: FileName<F, Certs>,
+    key: FileName<F, Key>,
+    client_ca: FileName<F, Certs>,
 }
 
 impl<'de, F: Files> Deserialize<'de> for TlsSection<F> {
@@ -1039,9 +1067,9 @@ struct CassandraTlsSection<F>(Option<ClientTls>, PhantomData<F>);
 #[derive(Deserialize, Default)]
 #[serde(default, expecting = "a mapping", bound = "")]
 struct CassandraTlsKeys<F: Files> {
-    ca: FileName<F>,
-    cert: FileName<F>,
-    key: FileName<F>,
+    ca: FileName<F, Certs>,
+    cert: FileName<F, Certs>,
+    key: FileName<F, Key>,
     enable_host_verification: Option<bool>,
 }
 
@@ -1066,6 +1094,24 @@ impl<'de, F: Files> Deserialize<'de> for CassandraTlsSection<F> {
             }
             (None, None) => None,
         };
+        // Each file holds what it should; together they must also make a
+        // client configuration (a key that is not the certificate's).
+        if let (true, Some(t)) = (F::OPEN, &tls) {
+            let cert = t
+                .client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path()));
+            if let Err(e) = crate::tls::client_config(&t.ca, cert, &[], t.verify_hostname) {
+                let key = match (&e.path, &t.client_cert) {
+                    (Some(p), Some((c, _))) if p == c => "cassandra.tls.cert",
+                    (Some(p), Some((_, k))) if p == k => "cassandra.tls.key",
+                    (Some(p), _) if p == &t.ca => "cassandra.tls.ca",
+                    (None, Some(_)) => "cassandra.tls.key",
+                    _ => "cassandra.tls",
+                };
+                return Err(missing(key, &e.to_string()));
+            }
+        }
         Ok(CassandraTlsSection(tls, PhantomData))
     }
 }

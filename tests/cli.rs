@@ -110,6 +110,21 @@ fn check_config_finds_missing_certificate_files() {
 }
 
 #[test]
+fn check_config_finds_certificate_files_that_are_not_what_they_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let n = not_pem.display();
+    let (_d, p) = write(&format!("---\ncassandra:\n  tls:\n    ca: {n}\n"));
+    let o = kask(&["--check-config", &p]);
+    assert_eq!(o.status.code(), Some(78));
+    assert_eq!(
+        stderr(&o),
+        format!("kask: {p}:4: cassandra.tls.ca: {n}: contains no PEM certificate\n")
+    );
+}
+
+#[test]
 fn check_config_warns_about_unknown_keys_but_accepts_them() {
     let (_d, p) = write("---\nlisten_prot: 8080\n");
     let o = kask(&["--check-config", &p]);

@@ -183,9 +183,19 @@ fn base_without_slash_redirects_and_other_paths_are_go_404s() {
         "<a href=\"/sessions/v1/\">Moved Permanently</a>.\n\n"
     );
     // Paths are compared whole, as Go's ServeMux does.
-    for path in ["/healthz/", "/metricsx", "/openapi/x", "/sessions", "/sessions/v"] {
+    for path in [
+        "/healthz/",
+        "/metricsx",
+        "/openapi/x",
+        "/sessions",
+        "/sessions/v",
+    ] {
         let r = request(s.addr, "GET", path, &[], b"");
-        assert_eq!((r.status, r.text().as_str()), (404, "404 page not found\n"), "{path}");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (404, "404 page not found\n"),
+            "{path}"
+        );
     }
     let r = request(s.addr, "GET", "/elsewhere", &[], b"");
     assert_eq!(r.status, 404);

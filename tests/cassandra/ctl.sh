@@ -14,7 +14,10 @@
 #   ctl.sh cql [--node N] "<statement>" ...
 #                         run statements in order on one session against
 #                         node N (default 1), with the Python driver; prints
-#                         the rows
+#                         the rows. With a data centre down, the default
+#                         superuser cannot log in (its role is read at
+#                         QUORUM over all data centres): add --user U
+#                         --password P of another role (read at LOCAL_QUORUM)
 #   ctl.sh stop-node N    kill -9 node N
 #   ctl.sh start-node N   bring node N back
 #   ctl.sh wipe           down, then delete all data (keeps the downloads)
@@ -382,12 +385,28 @@ cql_tls_args() {
 
 # Waits until node $1 answers a real query; $2 is the deadline (epoch s).
 wait_ready() {
-    local i=$1 deadline=$2 dir addr
+    local i=$1 deadline=$2 dir addr restarts=0
     dir=$(node_dir "$i")
     addr=$(address "$i")
     # shellcheck disable=SC2046
     until "$PY" "$HERE/cql.py" --host "$addr" --port "$NATIVE_PORT" --timeout 5 $(cql_tls_args) \
         "SELECT release_version FROM system.local" >/dev/null 2>"$dir/probe.err"; do
+        # The node answered, but the superuser's login (read at QUORUM over
+        # every data centre) failed because another data centre is down:
+        # the node itself is up.
+        ! grep -q 'Unable to perform authentication: Cannot achieve consistency level' "$dir/probe.err" || break
+        # Started together, a node may look for its seed before the seed
+        # listens (a slow JVM start on a busy machine; the ring delay is
+        # short): it gives up at once. Start it again; the seed is there now.
+        if gone "$(<"$dir/node.pid")" && ((restarts < 2)) &&
+            awk '/^--- ctl.sh: starting node/ {f = 0} /RuntimeException: Unable to gossip with any peers/ {f = 1}
+                END {exit !f}' "$dir/node.log"; then
+            restarts=$((restarts + 1))
+            log "node $i found no seed to gossip with; starting it again"
+            start_node "$i"
+            deadline=$((SECONDS + UP_TIMEOUT))
+            continue
+        fi
         ! gone "$(<"$dir/node.pid")" || {
             tail -n 20 "$dir/node.log" >&2
             die 1 "node $i exited; see $dir/node.log"

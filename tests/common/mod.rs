@@ -367,3 +367,89 @@ pub fn cassandra_config(port: u16, keyspace: &str, extra: &str) -> String {
         host = cassandra_host()
     )
 }
+
+/// A Cassandra cluster of a test's own: tests/cassandra/ctl.sh with its
+/// state in `.state/<name>` and its loopback network `own_net(offset)`.
+/// `settings` (KASK_CASSANDRA_TOPOLOGY, _TLS, ...) go to `up`; the other
+/// verbs read them from the cluster's state.
+pub struct OwnCluster {
+    pub state: std::path::PathBuf,
+    pub net: String,
+    settings: Vec<(String, String)>,
+}
+
+impl OwnCluster {
+    pub fn new(name: &str, offset: u8, settings: &[(&str, &str)]) -> OwnCluster {
+        OwnCluster {
+            state: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".state")
+                .join(name),
+            net: own_net(offset),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The address of node `node`.
+    pub fn addr(&self, node: u8) -> String {
+        format!("{}.{node}", self.net)
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/cassandra/ctl.sh"
+        ));
+        c.args(args)
+            .env("KASK_CASSANDRA_NET", &self.net)
+            .env("KASK_CASSANDRA_STATE", &self.state);
+        if args.first() == Some(&"up") {
+            c.envs(self.settings.iter().map(|(k, v)| (k, v)));
+        }
+        c
+    }
+
+    /// Runs ctl.sh; a failure fails the test (never skips it) with what
+    /// ctl.sh said, e.g. which prerequisite is missing.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        let out = self
+            .command(args)
+            .output()
+            .expect("run tests/cassandra/ctl.sh");
+        assert!(
+            out.status.success(),
+            "FAIL (not skipped): ctl.sh {args:?} ({}) exited {}: {}{}",
+            self.state.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs ctl.sh expecting it to fail; returns what it wrote to stderr.
+    pub fn ctl_fails(&self, args: &[&str]) -> String {
+        let out = self
+            .command(args)
+            .output()
+            .expect("run tests/cassandra/ctl.sh");
+        assert!(!out.status.success(), "ctl.sh {args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// A guard that takes the cluster down when dropped, however the test
+    /// ends.
+    pub fn down_on_drop(&self) -> DownOnDrop {
+        DownOnDrop(self.command(&["down"]))
+    }
+}
+
+pub struct DownOnDrop(std::process::Command);
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.status();
+    }
+}

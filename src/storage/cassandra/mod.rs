@@ -18,6 +18,7 @@
 //! | [`health`] | watching the driver's view of the nodes; when to rebuild |
 
 mod health;
+mod local_dc;
 mod probe;
 pub mod session;
 
@@ -134,7 +135,10 @@ impl CassandraStore {
         let exec = live.session.exec(statement(&live), &params);
         let result = match tokio::time::timeout(self.shared.cfg.query_timeout, exec).await {
             Err(_) => Err(StoreError::Timeout),
-            Ok(Err(e)) => Err(StoreError::Failed(e.to_string())),
+            Ok(Err(e)) => Err(StoreError::Failed(local_dc::explain(
+                e.to_string(),
+                self.shared.cfg.local_dc.as_deref(),
+            ))),
             Ok(Ok(envelope)) => Ok(envelope),
         };
         let error = result.as_ref().err().map(|e| match e {

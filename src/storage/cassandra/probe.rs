@@ -28,17 +28,33 @@ pub async fn negotiate(
     cfg: &StoreConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Version, ConnectError> {
-    match cfg.protocol_version {
-        Some(5) => return Ok(Version::V5),
-        Some(_) => return Ok(Version::V4),
-        None => {}
-    }
+    // Always probed, even with the version configured: the probe says why
+    // a contact point cannot be used (TLS settings among the reasons),
+    // where the driver retries without saying.
+    let configured = match cfg.protocol_version {
+        Some(5) => Some(Version::V5),
+        Some(_) => Some(Version::V4),
+        None => None,
+    };
     let mut last = String::new();
     for host in &cfg.hosts {
         match tokio::time::timeout(cfg.connect_timeout, probe(host, cfg.port, tls.clone())).await {
-            Ok(Ok(Ok(v))) => return Ok(v),
+            Ok(Ok(Ok(v))) => return Ok(configured.unwrap_or(v)),
             Ok(Ok(Err(e))) => return Err(ConnectError(format!("{host}:{}: {e}", cfg.port))),
-            Ok(Err(e)) => last = format!("{host}:{}: {e}", cfg.port),
+            Ok(Err(e)) => {
+                let client_cert = cfg.tls.as_ref().is_some_and(|t| t.client_cert.is_some());
+                let explained = crate::tls::explain_cassandra_error(
+                    &e,
+                    host,
+                    cfg.port,
+                    tls.clone(),
+                    client_cert,
+                    cfg.connect_timeout,
+                )
+                .await;
+                let why = explained.unwrap_or_else(|| e.to_string());
+                last = format!("{host}:{}: {why}", cfg.port);
+            }
             Err(_) => {
                 last = format!(
                     "{host}:{}: no answer within {} ms",
@@ -49,7 +65,7 @@ pub async fn negotiate(
         }
     }
     Err(ConnectError(format!(
-        "cannot reach any Cassandra contact point ({last})"
+        "cannot use any Cassandra contact point ({last})"
     )))
 }
 
@@ -120,7 +136,9 @@ fn supported_versions(body: &[u8]) -> Option<Vec<String>> {
     }
     fn string(b: &[u8], at: &mut usize) -> Option<String> {
         let len = u16_at(b, at)?;
-        let s = std::str::from_utf8(b.get(*at..*at + len)?).ok()?.to_string();
+        let s = std::str::from_utf8(b.get(*at..*at + len)?)
+            .ok()?
+            .to_string();
         *at += len;
         Some(s)
     }
@@ -171,6 +189,9 @@ mod tests {
         );
         // Cassandra 2.1: a protocol error, answered in v3.
         let old = choose_version(&[0x83, 0, 0, 0, 0x00, 0, 0, 0, 0], b"").unwrap_err();
-        assert!(old.contains("Cassandra 2.1 and older are not supported"), "{old}");
+        assert!(
+            old.contains("Cassandra 2.1 and older are not supported"),
+            "{old}"
+        );
     }
 }

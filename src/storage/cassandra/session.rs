@@ -32,7 +32,6 @@ use cdrs_tokio::frame::{Envelope, Version};
 use cdrs_tokio::load_balancing::node_distance_evaluator::{
     AllLocalNodeDistanceEvaluator, NodeDistanceEvaluator, TopologyAwareNodeDistanceEvaluator,
 };
-use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
 use cdrs_tokio::query::PreparedQuery;
 use cdrs_tokio::retry::ExponentialReconnectionPolicy;
 use cdrs_tokio::statement::StatementParams;
@@ -43,7 +42,8 @@ use rustls::pki_types::ServerName;
 use super::ConnectError;
 use crate::config::StoreConfig;
 
-type Lb<T, CM> = TopologyAwareLoadBalancingStrategy<T, CM>;
+/// Topology-aware, and never another data centre's nodes (see local_dc).
+type Lb<T, CM> = super::local_dc::LocalDcOnly<T, CM>;
 
 /// Heartbeats on idle connections, so that a dead peer is noticed.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
@@ -172,7 +172,7 @@ pub async fn connect(
                 .build()
                 .await
                 .map_err(unreachable)?;
-            build(TcpSessionBuilder::new(Lb::new(None, false), node), cfg).await
+            build(TcpSessionBuilder::new(Lb::default(), node), cfg).await
         }
         Some(tls) => {
             // The driver takes one server name for every node; the verifier
@@ -187,7 +187,7 @@ pub async fn connect(
                 .build()
                 .await
                 .map_err(unreachable)?;
-            build(RustlsSessionBuilder::new(Lb::new(None, false), node), cfg).await
+            build(RustlsSessionBuilder::new(Lb::default(), node), cfg).await
         }
     }
 }
