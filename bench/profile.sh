@@ -31,6 +31,8 @@ for tool in valgrind callgrind_annotate callgrind_control wrk; do
     command -v "$tool" >/dev/null || { echo "bench-profile: $tool missing (make deps)" >&2; exit 1; }
 done
 
+# The node of tests/cassandra/ctl.sh, wherever KASK_CASSANDRA_NET puts it.
+host=${KASK_CASSANDRA_NET:-127.0.0}.1
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # Timeouts are long: everything runs ~50x slower under callgrind.
 cat > "$tmp/config.yaml" <<YAML
@@ -43,12 +45,11 @@ log_level: info
 default_ttl: 3600
 cassandra:
   hosts:
-  - 127.0.0.1
+  - $host
   port: 9042
   keyspace: kask_bench
   table: values
   local_dc: datacenter1
-  protocol_version: 3
   query_timeout_ms: 20000
   connect_timeout_ms: 20000
   authentication:
@@ -61,7 +62,7 @@ YAML
 
 echo "bench-profile: pre-populating 10000 keys"
 mkfifo "$tmp/driver.in"
-"$ceilings" driver --keyspace kask_bench --ttl 3600 <"$tmp/driver.in" >"$tmp/driver.out" &
+"$ceilings" driver --host "$host" --keyspace kask_bench --ttl 3600 <"$tmp/driver.in" >"$tmp/driver.out" &
 driver_pid=$!
 exec 3>"$tmp/driver.in"
 echo "populate 10000 32" >&3
