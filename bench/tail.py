@@ -104,7 +104,7 @@ def wire_start(port, path):
     payload = "(((ip[2:2] - ((ip[0]&0xf)<<2)) - ((tcp[12]&0xf0)>>2)) != 0)"
     return subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-s", "96", "-B", "16384", "-w", path,
                              f"tcp port {port} and {payload}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def wire_latencies(path, port):
@@ -119,7 +119,8 @@ def wire_latencies(path, port):
             continue
         t, src, dst = float(m.group(1)), int(m.group(2)), int(m.group(3))
         if dst == port:
-            pending.setdefault(src, t)
+            # wrk never pipelines: a new request means the last answer came.
+            pending[src] = t
         elif src == port and dst in pending:
             lat.append((t - pending.pop(dst)) * 1000)
     lat.sort()
@@ -212,21 +213,23 @@ def main():
                     r = {"requests": r["requests"], "rps": r["rps"], "p50_ms": r["p50_us"] / 1000,
                          "p99_ms": r["p99_us"] / 1000, "p999_ms": r["p999_us"] / 1000,
                          "errors": r["errors"]}
-                elif side == "hop":
-                    r = wrk_run(hop_url, None, "healthz")
                 else:
-                    cap = os.path.join(tmp, "kask.pcap")
-                    dump = wire_start(port, cap) if WIRE else None
+                    target, tport = ((hop_url, hport) if side == "hop"
+                                     else (url + run.BASE, port))
+                    cap = os.path.join(tmp, f"{side}.pcap")
+                    dump = wire_start(tport, cap) if WIRE else None
                     time.sleep(1 if WIRE else 0)
-                    r = wrk_run(url + run.BASE, None)
+                    r = wrk_run(target, None, "healthz" if side == "hop" else None)
                     if dump:
                         time.sleep(0.5)
                         dump.terminate()
-                        dump.wait(timeout=10)
-                        lat = wire_latencies(cap, port)
+                        err = dump.communicate(timeout=10)[1]
+                        m = re.search(r"(\d+) packets dropped by kernel", err)
+                        lat = wire_latencies(cap, tport)
                         r["wire"] = {"exchanges": len(lat), "p50_ms": pct(lat, 50),
                                      "p99_ms": pct(lat, 99), "p999_ms": pct(lat, 99.9),
                                      "max_ms": pct(lat, 100),
+                                     "dropped": int(m.group(1)) if m else None,
                                      "pct_over": {f"{b}ms": round(100 * sum(1 for x in lat if x > b)
                                                                   / max(len(lat), 1), 3)
                                                   for b in (10, 25, 50, 100, 250, 500)}}
