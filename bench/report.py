@@ -60,7 +60,10 @@ def table(info, cases, line):
                "statements); CPU: user+system time of the serving process per 1000 "
                "requests over all rounds (for the driver ceiling that process is also "
                "its own load generator); peak RSS: VmHWM of the serving process, reset "
-               "before each run. Ratio: service req/s / ceiling req/s.\n")
+               "before each run. Ratio: service req/s / ceiling req/s. The service "
+               "side's latencies are wrk's: on a loaded machine its p99 is mostly wrk "
+               "waiting for a CPU (bench/PROFILE.md, \"POST tail on 4.1\", and "
+               "`make bench-tail`).\n")
     out.append("| workload | c | req/s | ratio | p50 ms | p99 ms | p99.9 ms | errors "
                "| CPU ms / 1000 req | peak RSS MiB |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -326,9 +326,11 @@ def main():
 
     info.update(results["info"])
     cases = summarize(results["runs"], concurrencies)
-    with open(os.path.join(outdir, "results.json"), "w") as f:
-        json.dump({"info": info, "runs": results["runs"], "cases": cases}, f, indent=1)
+    # Before results.json: it records the peak RSS (and report.py needs it).
     line = summary_line(cases, info)
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump({"info": info, "runs": results["runs"], "cases": cases, "summary": line},
+                  f, indent=1)
     import report
     report.write(outdir, info, cases, line)
     for name, dest in (("table.md", "latest.md"), ("plot.png", "latest.png")):
