@@ -8,11 +8,16 @@
 
 APT_PACKAGES += build-essential pkg-config libsystemd-dev curl ca-certificates
 TEST_TARGETS += test-rust
+DEPS_TARGETS += deps-nextest
 
 RUN_CONFIG := docs/examples/local.yaml
 KASK_BIN := target/release/kask
 
-.PHONY: build test-rust run schema-local
+.PHONY: build test-rust run schema-local deps-nextest
+
+# The test runner, from crates.io (Debian 12 has no package of it).
+deps-nextest:
+	cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 build:
 	cargo build --release --locked
@@ -23,7 +28,7 @@ test-rust: cassandra-up
 	cargo nextest run -p kask --locked --no-fail-fast -E 'not (binary(cassandra_outage) | binary(cassandra_ring))'
 	cargo nextest run -p kask --locked --test-threads 1 -E 'binary(cassandra_outage) | binary(cassandra_ring)'
 
-schema-local: .state/deps.stamp build cassandra-up
+schema-local: build cassandra-up
 	$(KASK_BIN) --print-schema --config $(RUN_CONFIG) --replication datacenter1:1 \
 	  | while read -r stmt; do tests/cassandra/ctl.sh cql "$$stmt" >/dev/null; done
 
