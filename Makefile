@@ -1,41 +1,61 @@
-# kask — the two commands an operator needs are `make run` and `make test`.
+# kask — the commands an operator needs: `make deps` once, then `make run`
+# and `make test`.
 #
 # Each area of the project keeps its targets in mk/<area>.mk and registers
-# itself through three variables:
+# itself through these variables:
 #   APT_PACKAGES  Debian packages it needs (installed by `make deps`)
+#   DEPS_TARGETS  other installing steps `make deps` runs (e.g. cargo install)
 #   TEST_TARGETS  targets that `make test` runs, in order
 #   CLEAN_TARGETS targets that `make clean` runs
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES :=
+DEPS_TARGETS :=
 TEST_TARGETS :=
 CLEAN_TARGETS :=
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: help deps test clean
+.PHONY: help deps deps-apt test clean $(DEPS_TARGETS)
 help:
+	@echo "make deps   install what the project needs: Debian packages, cargo-nextest (root)"
 	@echo "make run    start a local Cassandra and kask on a sample config"
-	@echo "make test   every test (the command CI runs)"
-	@echo "make deps   install the Debian packages the project needs (root)"
+	@echo "make test   every test (the command CI runs); installs nothing"
 	@echo "make deb    build dist/kask_<version>_<arch>.deb"
 	@echo "make bench  benchmark against the driver and HTTP ceilings"
 
-deps:
+# Everything the project installs, and nothing else does: `make test` and
+# `make run` only use what is there (and fail saying what is missing).
+deps: deps-apt $(DEPS_TARGETS)
+
+# The packages are wanted for their programs (promtool, lintian, ...), never
+# as running services: while apt-get runs, a policy-rc.d (unless the machine
+# has one) forbids starting any daemon a package ships.
+deps-apt:
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	@set -e; policy=/usr/sbin/policy-rc.d; \
+	if [ ! -e $$policy ]; then \
+	    printf '#!/bin/sh\n# make deps: install, do not start\nexit 101\n' > $$policy; chmod 0755 $$policy; \
+	    trap 'rm -f '$$policy EXIT; \
+	fi; \
+	echo "apt-get install $(sort $(APT_PACKAGES))"; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(sort $(APT_PACKAGES))
 
-test: .state/deps.stamp $(TEST_TARGETS)
-	@echo "make test: all of $(TEST_TARGETS) passed"
-	@echo "targets: $(words $(TEST_TARGETS)) passed, 0 failed"
-
-# Installed once per machine (and again when the package list changes), so
-# that `make run` and `make test` work on a fresh Debian 12 machine.
-.state/deps.stamp: Makefile $(wildcard mk/*.mk)
-	@mkdir -p .state
-	DEBIAN_FRONTEND=noninteractive apt-get update -q
-	$(MAKE) deps
-	touch $@
+# Runs every target of TEST_TARGETS, even after one fails, and counts.
+test:
+	@passed=0; failed=0; failed_list=; \
+	for t in $(TEST_TARGETS); do \
+	    echo "=== make $$t"; \
+	    if $(MAKE) --no-print-directory $$t; then \
+	        passed=$$((passed + 1)); echo "=== make $$t: passed"; \
+	    else \
+	        failed=$$((failed + 1)); failed_list="$$failed_list $$t"; echo "=== make $$t: FAILED"; \
+	    fi; \
+	done; \
+	[ $$failed -eq 0 ] || echo "make test: failed:$$failed_list"; \
+	echo "targets: $$passed passed, $$failed failed"; \
+	[ $$failed -eq 0 ]
 
 clean: $(CLEAN_TARGETS)
 	cargo clean

@@ -10,6 +10,7 @@
 
 APT_PACKAGES += build-essential pkg-config libsystemd-dev curl ca-certificates
 TEST_TARGETS += test-rust
+DEPS_TARGETS += deps-nextest
 
 RUN_CONFIG := docs/examples/local.yaml
 KASK_BIN := target/release/kask
@@ -17,7 +18,11 @@ KASK_BIN := target/release/kask
 # own: after the others, one at a time.
 ONE_AT_A_TIME := binary(cassandra_outage) | binary(cassandra_ring) | binary(cassandra_dc) | binary(cassandra_tls)
 
-.PHONY: build test-rust run schema-local
+.PHONY: build test-rust run schema-local deps-nextest
+
+# The test runner, from crates.io (Debian 12 has no package of it).
+deps-nextest:
+	cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 build:
 	cargo build --release --locked
@@ -30,7 +35,7 @@ test-rust: cassandra-up
 
 # The schema and kask's role, as an operator creates them: from
 # `kask --print-schema`, the role's password placeholder filled in.
-schema-local: .state/deps.stamp build cassandra-up
+schema-local: build cassandra-up
 	$(KASK_BIN) --print-schema --config $(RUN_CONFIG) --replication datacenter1:1 \
 	  | sed "s/'<password>'/'kask-local-password'/" \
 	  | while read -r stmt; do tests/cassandra/ctl.sh cql "$$stmt" >/dev/null; done

@@ -28,6 +28,7 @@ Options:
                                (default: cassandra.local_dc, or datacenter1, with 3)
 
 Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 invalid configuration.
+Logs: the journal under systemd, else JSON lines on stdout; errors: one line on stderr.
 Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration.
 See kask(8).
 ";
