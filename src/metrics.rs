@@ -16,7 +16,7 @@ pub const HTTP_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 /// The build, as `/healthz` and `kask_build_info` report it.
 #[derive(Debug, Clone)]
-pub(crate) struct BuildInfo {
+pub struct BuildInfo {
     pub version: &'static str,
     pub build_date: &'static str,
     pub build_host: &'static str,
