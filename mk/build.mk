@@ -31,7 +31,7 @@ test-rust: cassandra-up
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo nextest run -p kask --locked --no-fail-fast -E 'not ($(ONE_AT_A_TIME))'
-	cargo nextest run -p kask --locked --test-threads 1 -E '$(ONE_AT_A_TIME)'
+	cargo nextest run -p kask --locked --no-fail-fast --test-threads 1 -E '$(ONE_AT_A_TIME)'
 
 # The schema and kask's role, as an operator creates them: from
 # `kask --print-schema`, the role's password placeholder filled in.

@@ -424,7 +424,10 @@ wait_ready() {
 # them may be down: system_auth is RF 1 by default, and the default
 # superuser's row is read at QUORUM. On one session (the login is checked
 # once, while the row is still where it was), system_auth is replicated to
-# every node and the row rewritten at ALL, so no repair is needed.
+# every node and the row rewritten at ALL, so no repair is needed. The
+# write is retried on that session: until every node has the new schema it
+# can fail, and a new login could not succeed any more (QUORUM of the new
+# replicas, most of which do not have the row yet).
 replicate_auth() {
     local n=$1 i replication="" entry
     ((n > 1)) && [[ ! -f $STATE/auth-replicated ]] || return 0
@@ -438,7 +441,7 @@ replicate_auth() {
             "SELECT salted_hash FROM system_auth.roles WHERE role = 'cassandra'" 2>/dev/null) || continue
         [[ -n $hash ]] || continue
         # shellcheck disable=SC2046
-        "$PY" "$HERE/cql.py" --host "$(address "$i")" --port "$NATIVE_PORT" --consistency ALL $(cql_tls_args) \
+        "$PY" "$HERE/cql.py" --host "$(address "$i")" --port "$NATIVE_PORT" --consistency ALL --retries 20 $(cql_tls_args) \
             "ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy'$replication}" \
             "INSERT INTO system_auth.roles (role, can_login, is_superuser, member_of, salted_hash) VALUES ('cassandra', true, true, null, '$hash')" \
             >/dev/null 2>&1 || continue
