@@ -6,9 +6,9 @@
 //! - `/healthz`, `/metrics`, `/openapi`;
 //! - anything else: Go's plain-text 404, as the reference answers.
 //!
-//! Paths are compared whole and raw, as Go's ServeMux compares them: warp's
-//! own segment filters would also take `/healthz/`, and decode nothing
-//! differently, so [`under`] and [`exact`] stand in for them.
+//! Paths are compared whole and raw, as Go's ServeMux compares them (warp's
+//! own segment filters would also take `/healthz/`): [`under`] for the key
+//! API, a match in [`rest`] for the others.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -27,12 +27,11 @@ use crate::key;
 use crate::logging::NO_REQUEST_ID;
 use crate::storage::Store;
 
-/// The whole service as one warp filter.
+/// The whole service as one warp filter: the key API, and the rest.
 pub(crate) fn routes<S: Store>(
     app: Arc<App<S>>,
 ) -> impl Filter<Extract = (Reply,), Error = Infallible> + Clone {
-    let base: Arc<str> = app.base_uri.as_str().into();
-    let keys = under(base.clone())
+    let keys = under(app.base_uri.as_str().into())
         .and(warp::method())
         .and(query())
         .and(request_id())
@@ -44,41 +43,16 @@ pub(crate) fn routes<S: Store>(
                 key_api(app.clone(), path, method, query, id, length, body)
             }
         });
-    let without_slash: Arc<str> = base[..base.len() - 1].into();
-    let redirect = exact(without_slash)
+    let rest = warp::path::full()
         .and(request_id())
         .and(warp::method())
         .and(query())
-        .map(move |_, method: Method, query: Option<String>| {
-            redirect(&base, query.as_deref(), &method)
-        });
-    let healthz = exact("/healthz").and(request_id()).map({
-        let app = app.clone();
-        move |_| with_type(app.healthz.clone(), "application/json")
-    });
-    let metrics = exact("/metrics").and(request_id()).map({
-        let app = app.clone();
-        move |_| {
-            with_type(
-                Bytes::from(app.registry.render()),
-                "text/plain; version=0.0.4; charset=utf-8",
-            )
-        }
-    });
-    let openapi = exact("/openapi")
-        .and(request_id())
-        .map(move |_| with_type(app.openapi.clone(), "application/x-yaml"));
-    let not_found =
-        request_id().map(|_| handlers::plain(StatusCode::NOT_FOUND, "404 page not found\n"));
-    keys.or(redirect)
-        .unify()
-        .or(healthz)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(openapi)
-        .unify()
-        .or(not_found)
+        .map(
+            move |path: FullPath, _, method: Method, query: Option<String>| {
+                rest(&app, path.as_str(), &method, query.as_deref())
+            },
+        );
+    keys.or(rest)
         .unify()
         // Only request_id() rejects a request that reaches its route.
         .recover(|_| async {
@@ -90,6 +64,26 @@ pub(crate) fn routes<S: Store>(
         .unify()
 }
 
+/// Everything outside the base URI: its redirect, the three fixed paths, and
+/// Go's 404. One match rather than a warp route each: each warp route adds
+/// a level of futures to every request, and these need no extraction of
+/// their own.
+fn rest<S>(app: &App<S>, path: &str, method: &Method, query: Option<&str>) -> Reply {
+    let base = app.base_uri.as_str();
+    if path.len() + 1 == base.len() && base.starts_with(path) {
+        return redirect(base, query, method);
+    }
+    match path {
+        "/healthz" => with_type(app.healthz.clone(), "application/json"),
+        "/metrics" => with_type(
+            Bytes::from(app.registry.render()),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        "/openapi" => with_type(app.openapi.clone(), "application/x-yaml"),
+        _ => handlers::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
+    }
+}
+
 /// A raw path under `base` (which ends in `/`).
 fn under(base: Arc<str>) -> impl Filter<Extract = (FullPath,), Error = Rejection> + Clone {
     warp::path::full().and_then(move |path: FullPath| {
@@ -99,21 +93,6 @@ fn under(base: Arc<str>) -> impl Filter<Extract = (FullPath,), Error = Rejection
             Err(warp::reject::not_found())
         })
     })
-}
-
-/// Exactly the raw path `path`.
-fn exact(
-    path: impl AsRef<str> + Clone + Send + Sync + 'static,
-) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::path::full()
-        .and_then(move |p: FullPath| {
-            future::ready(if p.as_str() == path.as_ref() {
-                Ok(())
-            } else {
-                Err(warp::reject::not_found())
-            })
-        })
-        .untuple_one()
 }
 
 /// The raw query string, if there is one.
