@@ -138,7 +138,8 @@ fn a_node_that_comes_back_is_used_again_without_a_restart() {
     // With two of three replicas LOCAL_QUORUM holds. On Cassandra 4.1 some
     // requests right after the kill can still fail, until the other nodes
     // have convicted node 3 themselves (gossip, ~20 s); seen in this test
-    // under load, not yet explained (see the closing note of 2026-12-03).
+    // under load, not yet explained (see the closing note of 2026-12-03;
+    // longer auth caches on the nodes did not help).
     // So: within 45 s, 20 round trips in a row must work, and how many
     // failed before is printed.
     let start = Instant::now();
