@@ -347,6 +347,10 @@ jvm_module_flags() {
 start_node() {
     local i=$1 dir server jamm
     node_up "$i" && return
+    # Someone else's node (another checkout's, a left-over) on this address
+    # would answer in this one's place, and `stop` could not take it down.
+    ! port_open "$(address "$i")" "$NATIVE_PORT" ||
+        die 1 "$(address "$i"):$NATIVE_PORT is already taken by a process this state ($STATE) did not start; stop it, or use another KASK_CASSANDRA_NET"
     dir=$(node_dir "$i")
     server=$(server_dir)
     jamm=$(ls "$server"/lib/jamm-*.jar | head -n 1)
