@@ -12,7 +12,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-kask=$root/target/release/kask
+# BENCH_KASK: another build to profile (e.g. the one before a change).
+kask=${BENCH_KASK:-$root/target/release/kask}
 ceilings=$root/target/release/kask-bench-ceilings
 seconds=${BENCH_PROFILE_SECONDS:-20}
 out=$root/bench/results/profile-$(date -u +%Y%m%dT%H%M%SZ)
@@ -31,6 +32,8 @@ for tool in valgrind callgrind_annotate callgrind_control wrk; do
     command -v "$tool" >/dev/null || { echo "bench-profile: $tool missing (make deps)" >&2; exit 1; }
 done
 
+# The local Cassandra (tests/cassandra/ctl.sh): node 1 of KASK_CASSANDRA_NET.
+cassandra_host=${KASK_CASSANDRA_NET:-127.0.0}.1
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # Timeouts are long: everything runs ~50x slower under callgrind.
 cat > "$tmp/config.yaml" <<YAML
@@ -43,7 +46,7 @@ log_level: info
 default_ttl: 3600
 cassandra:
   hosts:
-  - 127.0.0.1
+  - $cassandra_host
   port: 9042
   keyspace: kask_bench
   table: values
@@ -61,7 +64,7 @@ YAML
 
 echo "bench-profile: pre-populating 10000 keys"
 mkfifo "$tmp/driver.in"
-"$ceilings" driver --keyspace kask_bench --ttl 3600 <"$tmp/driver.in" >"$tmp/driver.out" &
+"$ceilings" driver --host "$cassandra_host" --keyspace kask_bench --ttl 3600 <"$tmp/driver.in" >"$tmp/driver.out" &
 driver_pid=$!
 exec 3>"$tmp/driver.in"
 echo "populate 10000 32" >&3
@@ -101,6 +104,18 @@ for f in "$out"/callgrind.out.*; do
     case $f in *.annotate*) continue ;; esac
     callgrind_annotate --inclusive=yes "$f" 2>/dev/null | head -70 >"$f.annotate-inclusive.txt" || true
     callgrind_annotate "$f" 2>/dev/null | head -70 >"$f.annotate-self.txt" || true
+done
+# Instructions per request: each phase's dump (callgrind numbers them in
+# order) over the requests wrk completed in it.
+n=0
+for phase in get post healthz; do
+    n=$((n + 1))
+    f=$(ls "$out"/callgrind.out.*."$n" 2>/dev/null | head -n 1)
+    requests=$(awk '/requests in/ {print $1}' "$out/wrk-$phase.txt")
+    ir=$(awk '/^summary:|^totals:/ {print $2; exit}' "$f" 2>/dev/null)
+    if [ -n "$ir" ] && [ -n "$requests" ] && [ "$requests" -gt 0 ]; then
+        echo "bench-profile: $phase: $requests requests, $ir Ir, $((ir / requests)) Ir per request" | tee -a "$out/summary.txt"
+    fi
 done
 echo "bench-profile: done; see $out"
 ls "$out"

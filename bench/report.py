@@ -48,10 +48,11 @@ def table(info, cases, line):
     out.append("- Service: kask over HTTP/1.1 on loopback, loaded by wrk (threads = "
                "min(concurrency, 2), one request in flight per connection). Ceilings: "
                "GET/POST/mix by the same cdrs-tokio 9.0.2 session and statements "
-               "straight to Cassandra (protocol v3, LOCAL_QUORUM, its own tasks as "
+               "straight to Cassandra (protocol v5, LOCAL_QUORUM, its own tasks as "
                "load); /healthz by a bare hyper server under the same wrk.")
-    out.append("- Both sides reach Cassandra 2.1 through the test relay "
-               "(tests/cassandra/), which costs both alike.")
+    out.append(f"- Both sides talk directly to one node of Apache Cassandra "
+               f"{info.get('cassandra', '4.1')} (tests/cassandra/ctl.sh), password "
+               "authentication on.")
     out.append("- Reproduce: `make bench` (full) or `BENCH_QUICK=1 make bench`; "
                "needs `make deps` (wrk, python3-matplotlib) once.\n")
     out.append("Each cell is service / ceiling. req/s and latencies: median over the "
@@ -59,7 +60,10 @@ def table(info, cases, line):
                "statements); CPU: user+system time of the serving process per 1000 "
                "requests over all rounds (for the driver ceiling that process is also "
                "its own load generator); peak RSS: VmHWM of the serving process, reset "
-               "before each run. Ratio: service req/s / ceiling req/s.\n")
+               "before each run. Ratio: service req/s / ceiling req/s. The service "
+               "side's latencies are wrk's: on a loaded machine its p99 is mostly wrk "
+               "waiting for a CPU (bench/PROFILE.md, \"POST tail on 4.1\", and "
+               "`make bench-tail`).\n")
     out.append("| workload | c | req/s | ratio | p50 ms | p99 ms | p99.9 ms | errors "
                "| CPU ms / 1000 req | peak RSS MiB |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -79,12 +83,11 @@ def table(info, cases, line):
         )
     out.append("\nWhere the machine's CPU went, in ms per 1000 requests (service / "
                "ceiling): the serving process, the load generator (wrk; the driver "
-               "ceiling generates its own load, counted as serving), and Cassandra with "
-               "its relay. With 2 cores, req/s follows the sum. The Cassandra column "
+               "ceiling generates its own load, counted as serving), and Cassandra. With 2 cores, req/s follows the sum. The Cassandra column "
                "also holds the node's background work (and whatever else uses the "
                "shared node meanwhile), a roughly constant CPU per second spread over "
                "the requests: it weighs most at low req/s.\n")
-    out.append("| workload | c | serving | load generator | Cassandra + relay | sum |")
+    out.append("| workload | c | serving | load generator | Cassandra | sum |")
     out.append("|---|---:|---:|---:|---:|---:|")
     for row in cases:
         def total(side):

@@ -35,8 +35,10 @@ BENCH = os.path.join(ROOT, "bench")
 KASK = os.path.join(ROOT, "target/release/kask")
 CEILINGS = os.path.join(ROOT, "target/release/kask-bench-ceilings")
 CTL = os.path.join(ROOT, "tests/cassandra/ctl.sh")
-NODE_PID = os.path.join(ROOT, ".state/cassandra/node1/node.pid")
-RELAY_PID = os.path.join(ROOT, ".state/cassandra/node1/relay.pid")
+# The local Cassandra of tests/cassandra/ctl.sh, wherever its variables put it.
+STATE = os.environ.get("KASK_CASSANDRA_STATE", os.path.join(ROOT, ".state/cassandra"))
+CASSANDRA_HOST = os.environ.get("KASK_CASSANDRA_NET", "127.0.0") + ".1"
+NODE_PID = os.path.join(STATE, "node1/node.pid")
 
 KEYSPACE = "kask_bench"
 TABLE = "values"
@@ -129,10 +131,17 @@ def cassandra_pid(path=NODE_PID):
         return None
 
 
+def cassandra_version():
+    """The release the node reports (system.local), e.g. 4.1.5."""
+    out = subprocess.run([CTL, "cql", "SELECT release_version FROM system.local"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def backend_cpu_ms():
-    """CPU time of the Cassandra node and its relay (both sides use them)."""
+    """CPU time of the Cassandra node (both sides use it)."""
     total = 0.0
-    for path in (NODE_PID, RELAY_PID):
+    for path in (NODE_PID,):
         pid = cassandra_pid(path)
         try:
             total += cpu_ms(pid) if pid else 0.0
@@ -165,7 +174,7 @@ class Driver:
 
     def __init__(self):
         self.proc = subprocess.Popen(
-            [CEILINGS, "driver", "--keyspace", KEYSPACE, "--table", TABLE, "--ttl", str(TTL)],
+            [CEILINGS, "driver", "--host", CASSANDRA_HOST, "--keyspace", KEYSPACE, "--table", TABLE, "--ttl", str(TTL)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -287,6 +296,7 @@ def main():
         "seconds": seconds,
         "rounds": rounds,
         "keys": keys,
+        "cassandra": cassandra_version(),
     }
     log(f"{'quick' if quick else 'full'} run: concurrency {concurrencies}, "
         f"{rounds} rounds of {seconds} s per case and side; results in {outdir}")
@@ -316,9 +326,11 @@ def main():
 
     info.update(results["info"])
     cases = summarize(results["runs"], concurrencies)
-    with open(os.path.join(outdir, "results.json"), "w") as f:
-        json.dump({"info": info, "runs": results["runs"], "cases": cases}, f, indent=1)
+    # Before results.json: it records the peak RSS (and report.py needs it).
     line = summary_line(cases, info)
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump({"info": info, "runs": results["runs"], "cases": cases, "summary": line},
+                  f, indent=1)
     import report
     report.write(outdir, info, cases, line)
     for name, dest in (("table.md", "latest.md"), ("plot.png", "latest.png")):
@@ -342,12 +354,12 @@ log_level: info
 default_ttl: {TTL}
 cassandra:
   hosts:
-  - 127.0.0.1
+  - {CASSANDRA_HOST}
   port: 9042
   keyspace: {KEYSPACE}
   table: {TABLE}
   local_dc: datacenter1
-  protocol_version: 3
+  # Negotiated: v5 on Cassandra 4.1, which the driver ceiling speaks too.
   query_timeout_ms: 2000
   connect_timeout_ms: 2000
   authentication:

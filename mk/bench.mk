@@ -5,11 +5,13 @@
 #                              concurrency 1, 8, 32, 128 (about 15 minutes)
 #   BENCH_QUICK=1 make bench   concurrency 32 only (about 3 minutes)
 #   make bench-profile         the service under load in valgrind's callgrind
+#   make bench-tail            whose POST tail it is: a short interleaved trace
+#                              (bench/tail.py; BENCH_TAIL_WIRE=1 adds tcpdump)
 #
 # Results go to bench/results/<date>/ (not committed); the latest table and
 # plot are copied to bench/latest.md and bench/latest.png.
 
-APT_PACKAGES += wrk python3 python3-matplotlib valgrind procps
+APT_PACKAGES += wrk python3 python3-matplotlib valgrind procps tcpdump
 CLEAN_TARGETS += clean-bench
 
 # Debian's interpreter, which has python3-matplotlib (not a pyenv shim).
@@ -17,7 +19,7 @@ BENCH_PYTHON := /usr/bin/python3
 # Every run is bounded: each load run by its own duration, the whole by this.
 BENCH_TIMEOUT := $(if $(filter 1,$(BENCH_QUICK)),600,3600)
 
-.PHONY: bench bench-build bench-profile clean-bench
+.PHONY: bench bench-build bench-profile bench-tail clean-bench
 
 bench-build:
 	cargo build --release -p kask -p kask-bench-ceilings
@@ -27,6 +29,9 @@ bench: bench-build cassandra-up
 
 bench-profile: bench-build cassandra-up
 	timeout --signal=TERM --kill-after=30 1200 bench/profile.sh
+
+bench-tail: bench-build cassandra-up
+	timeout --signal=TERM --kill-after=30 900 $(BENCH_PYTHON) bench/tail.py
 
 clean-bench:
 	rm -rf bench/results

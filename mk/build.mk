@@ -2,8 +2,10 @@
 #
 #   make build       target/release/kask
 #   make test-rust   fmt, clippy, unit and HTTP tests, storage tests against
-#                    the real Cassandra (started if needed), then the outage
-#                    and ring tests on their own (they stop and start Cassandra nodes)
+#                    the real Cassandra (started if needed), then on their
+#                    own, one at a time: the outage and ring tests (they stop
+#                    and start Cassandra nodes), the two-data-centre and the
+#                    TLS tests (each brings up and takes down its own cluster)
 #   make run         local Cassandra + schema + kask on docs/examples/local.yaml
 
 APT_PACKAGES += build-essential pkg-config libsystemd-dev curl ca-certificates
@@ -12,6 +14,9 @@ DEPS_TARGETS += deps-nextest
 
 RUN_CONFIG := docs/examples/local.yaml
 KASK_BIN := target/release/kask
+# Test binaries that stop and start Cassandra nodes or run clusters of their
+# own: after the others, one at a time.
+ONE_AT_A_TIME := binary(cassandra_outage) | binary(cassandra_ring) | binary(cassandra_dc) | binary(cassandra_tls)
 
 .PHONY: build test-rust run schema-local deps-nextest
 
@@ -25,11 +30,14 @@ build:
 test-rust: cassandra-up
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo nextest run -p kask --locked --no-fail-fast -E 'not (binary(cassandra_outage) | binary(cassandra_ring))'
-	cargo nextest run -p kask --locked --test-threads 1 -E 'binary(cassandra_outage) | binary(cassandra_ring)'
+	cargo nextest run -p kask --locked --no-fail-fast -E 'not ($(ONE_AT_A_TIME))'
+	cargo nextest run -p kask --locked --no-fail-fast --test-threads 1 -E '$(ONE_AT_A_TIME)'
 
+# The schema and kask's role, as an operator creates them: from
+# `kask --print-schema`, the role's password placeholder filled in.
 schema-local: build cassandra-up
 	$(KASK_BIN) --print-schema --config $(RUN_CONFIG) --replication datacenter1:1 \
+	  | sed "s/'<password>'/'kask-local-password'/" \
 	  | while read -r stmt; do tests/cassandra/ctl.sh cql "$$stmt" >/dev/null; done
 
 run: schema-local

@@ -1,8 +1,12 @@
 //! The configuration contract: the YAML file Puppet renders from Hiera.
 //!
 //! The file is read verbatim (Puppet's `to_yaml`, so it starts with `---`).
-//! Parsing happens once, here; the result is split into slices so that each
-//! layer sees only what it needs: [`HttpConfig`] for the server, [`StoreConfig`]
+//! Every setting has a type that checks it as it is read ([`ListenPort`],
+//! [`Ttl`], [`CqlName`] ...), so an error carries the line serde_yaml read
+//! it on; settings that only make sense together ([`ServerTls`], the
+//! Cassandra credentials and client certificate) are checked by the type
+//! of their section. The result is split into slices so that each layer
+//! sees only what it needs: [`HttpConfig`] for the server, [`StoreConfig`]
 //! for Cassandra, [`LogConfig`] for logging.
 //!
 //! Every error names the file, the line (when the key is in the file) and the
@@ -10,9 +14,11 @@
 //! actionable line.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 /// Where the service looks for its configuration when `--config` is not given.
@@ -49,8 +55,46 @@ pub const MAX_MAX_VALUE_BYTES: u64 = 256 * 1024 * 1024;
 /// `shutdown_grace_seconds` (extension): how long in-flight requests may run
 /// after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 10;
+/// Upper bound for `shutdown_grace_seconds`.
+pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 3600;
 /// The longest keyspace or table name Cassandra accepts.
 pub const MAX_CQL_IDENTIFIER_LEN: usize = 48;
+
+/// Every key the file may hold, dotted; a section is listed before its keys.
+/// `tests/config.rs` holds the parser and Puppet's `kask::config_schema` to
+/// this list.
+pub const KEYS: &[&str] = &[
+    "service_name",
+    "base_uri",
+    "listen_address",
+    "listen_port",
+    "default_ttl",
+    "log_level",
+    "openapi_spec",
+    "max_value_bytes",
+    "shutdown_grace_seconds",
+    "tls",
+    "tls.cert",
+    "tls.key",
+    "tls.client_ca",
+    "cassandra",
+    "cassandra.hosts",
+    "cassandra.port",
+    "cassandra.keyspace",
+    "cassandra.table",
+    "cassandra.local_dc",
+    "cassandra.query_timeout_ms",
+    "cassandra.connect_timeout_ms",
+    "cassandra.protocol_version",
+    "cassandra.authentication",
+    "cassandra.authentication.username",
+    "cassandra.authentication.password",
+    "cassandra.tls",
+    "cassandra.tls.ca",
+    "cassandra.tls.cert",
+    "cassandra.tls.key",
+    "cassandra.tls.enable_host_verification",
+];
 
 /// The whole, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,11 +149,30 @@ pub struct StoreConfig {
     pub connect_timeout: Duration,
     pub auth: Option<Credentials>,
     pub tls: Option<ClientTls>,
-    /// Extension `cassandra.protocol_version`: `None` negotiates (v4, falling
-    /// back to v3 when the server refuses v4).
+    /// Extension `cassandra.protocol_version`: 4 or 5; `None` negotiates (v5
+    /// where the server lists it, as Cassandra 4.x and 5.x do, else v4).
     pub protocol_version: Option<u8>,
     /// `default_ttl` in seconds; 0 means no expiry.
     pub default_ttl: u32,
+}
+
+impl StoreConfig {
+    /// `"keyspace"."table"`, as every statement names it. The names are
+    /// quoted so that their case is kept as written.
+    pub fn table_name(&self) -> String {
+        format!("{}.{}", quote(&self.keyspace), quote(&self.table))
+    }
+
+    /// `"keyspace"`.
+    pub fn keyspace_name(&self) -> String {
+        quote(&self.keyspace)
+    }
+}
+
+/// A CQL identifier, quoted (a [`CqlName`] needs no escaping; the doubling
+/// keeps any other string safe too).
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// Cassandra password authentication.
@@ -159,9 +222,10 @@ pub struct ClientTls {
 }
 
 /// `log_level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
     Debug,
+    #[default]
     Info,
     Warning,
     Error,
@@ -207,7 +271,9 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path`. Every file it names (TLS
+    /// certificates and keys) must be readable now: a missing certificate is
+    /// a configuration error, found before the service runs.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_owned(),
@@ -215,408 +281,108 @@ impl Config {
             key: String::new(),
             message: format!("cannot read the configuration file: {e}"),
         })?;
-        let config = Config::parse(&text, path)?;
-        config.check_files(&text, path)?;
-        Ok(config)
+        // Every rule first, then the files: a file is only worth opening in
+        // a configuration that is otherwise valid.
+        read::<Unopened>(&text, path)?;
+        read::<Readable>(&text, path)
     }
 
-    /// Every file the configuration names must be readable now: a missing
-    /// certificate is a configuration error, found before the service runs.
-    fn check_files(&self, text: &str, file: &Path) -> Result<(), ConfigError> {
-        let mut files: Vec<(&str, &Path)> = Vec::new();
-        if let Some(t) = &self.http.tls {
-            files.push(("tls.cert", &t.cert));
-            files.push(("tls.key", &t.key));
-            if let Some(ca) = &t.client_ca {
-                files.push(("tls.client_ca", ca));
-            }
-        }
-        if let Some(t) = &self.store.tls {
-            files.push(("cassandra.tls.ca", &t.ca));
-            if let Some((c, k)) = &t.client_cert {
-                files.push(("cassandra.tls.cert", c));
-                files.push(("cassandra.tls.key", k));
-            }
-        }
-        for (key, f) in files {
-            if let Err(e) = std::fs::File::open(f) {
-                return Err(ConfigError {
-                    file: file.to_owned(),
-                    line: line_of(text, key),
-                    key: key.to_string(),
-                    message: format!("cannot read {}: {e}", f.display()),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Validates YAML text; `file` is only used in error messages.
+    /// Validates YAML text; `file` is only used in error messages. The files
+    /// it names are not opened.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let mut unknown_keys = Vec::new();
-        let raw: Raw = if is_empty_document(text) {
-            Raw::default()
-        } else {
-            let de = serde_yaml::Deserializer::from_str(text);
-            // Option fields show up as `?` segments in serde_ignored's paths.
-            let mut record = |path: serde_ignored::Path<'_>| {
-                unknown_keys.push(path.to_string().replace(".?", ""))
-            };
-            let ignored = serde_ignored::Deserializer::new(de, &mut record);
-            serde_path_to_error::deserialize(ignored).map_err(|e| {
-                let key = e.path().to_string();
-                let inner = e.into_inner();
-                let line = inner.location().map(|l| l.line());
-                let message = yaml_message(&inner, &key);
-                ConfigError {
-                    file: file.to_owned(),
-                    line,
-                    key: if key == "." { String::new() } else { key },
-                    message,
-                }
-            })?
-        };
-        let v = Validator { text, file };
-        let mut config = v.validate(raw)?;
-        config.unknown_keys = unknown_keys;
-        Ok(config)
-    }
-}
-
-fn is_empty_document(text: &str) -> bool {
-    text.lines().all(|l| {
-        let l = l.trim();
-        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
-    })
-}
-
-/// serde_yaml appends " at line N column M" to its messages; the line is
-/// already in our prefix, so keep only the substance.
-fn yaml_message(e: &serde_yaml::Error, key: &str) -> String {
-    let msg = e.to_string();
-    let msg = match msg.find(" at line ") {
-        Some(i) => &msg[..i],
-        None => &msg[..],
-    };
-    let msg = msg
-        .strip_prefix(key)
-        .and_then(|m| m.strip_prefix(": "))
-        .unwrap_or(msg);
-    // Our internal struct names mean nothing to an operator.
-    let mut out = String::with_capacity(msg.len());
-    let mut rest = msg;
-    while let Some(i) = rest.find("struct Raw") {
-        out.push_str(&rest[..i]);
-        out.push_str("a mapping");
-        rest =
-            rest[i + "struct Raw".len()..].trim_start_matches(|c: char| c.is_ascii_alphanumeric());
-    }
-    out.push_str(rest);
-    out
-}
-
-// The file as written. Every field is optional; defaults and rules are
-// applied by the validator so that each message can name its key and line.
-#[derive(Deserialize, Default)]
-struct Raw {
-    service_name: Option<String>,
-    base_uri: Option<String>,
-    listen_address: Option<String>,
-    listen_port: Option<i64>,
-    default_ttl: Option<i64>,
-    log_level: Option<String>,
-    openapi_spec: Option<String>,
-    tls: Option<RawServerTls>,
-    cassandra: Option<RawCassandra>,
-    max_value_bytes: Option<i64>,
-    shutdown_grace_seconds: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawServerTls {
-    cert: Option<String>,
-    key: Option<String>,
-    client_ca: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawCassandra {
-    hosts: Option<Vec<String>>,
-    port: Option<i64>,
-    keyspace: Option<String>,
-    table: Option<String>,
-    local_dc: Option<String>,
-    query_timeout_ms: Option<i64>,
-    connect_timeout_ms: Option<i64>,
-    authentication: Option<RawAuth>,
-    tls: Option<RawClientTls>,
-    protocol_version: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawAuth {
-    username: Option<String>,
-    password: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawClientTls {
-    ca: Option<String>,
-    cert: Option<String>,
-    key: Option<String>,
-    enable_host_verification: Option<bool>,
-}
-
-struct Validator<'a> {
-    text: &'a str,
-    file: &'a Path,
-}
-
-impl Validator<'_> {
-    fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.file.to_owned(),
-            line: line_of(self.text, key),
-            key: key.to_string(),
-            message: message.into(),
-        }
+        read::<Unopened>(text, file)
     }
 
-    fn port(&self, key: &str, v: Option<i64>, default: u16) -> Result<u16, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(p) => u16::try_from(p)
-                .map_err(|_| self.err(key, format!("{p} is not a TCP port (0-65535)"))),
-        }
-    }
-
-    fn positive_ms(
-        &self,
-        key: &str,
-        v: Option<i64>,
-        default: u64,
-    ) -> Result<Duration, ConfigError> {
-        match v {
-            None => Ok(Duration::from_millis(default)),
-            Some(ms) if ms > 0 => Ok(Duration::from_millis(ms as u64)),
-            Some(ms) => Err(self.err(
-                key,
-                format!("{ms} must be a positive number of milliseconds"),
-            )),
-        }
-    }
-
-    fn identifier(
-        &self,
-        key: &str,
-        v: Option<String>,
-        default: &str,
-    ) -> Result<String, ConfigError> {
-        let name = v.unwrap_or_else(|| default.to_string());
-        let valid = !name.is_empty()
-            && name.len() <= MAX_CQL_IDENTIFIER_LEN
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if valid {
-            Ok(name)
-        } else {
-            Err(self.err(
-                key,
-                format!(
-                    "{name:?} is not a valid Cassandra name (1-{MAX_CQL_IDENTIFIER_LEN} letters, digits or underscores)"
-                ),
-            ))
-        }
-    }
-
-    /// Two keys that must be given together, or not at all.
-    fn pair(
-        &self,
-        a: (&str, Option<String>),
-        b: (&str, Option<String>),
-    ) -> Result<Option<(String, String)>, ConfigError> {
-        match (non_empty(a.1), non_empty(b.1)) {
-            (Some(x), Some(y)) => Ok(Some((x, y))),
-            (None, None) => Ok(None),
-            (Some(_), None) => Err(self.err(b.0, format!("is required when {} is set", a.0))),
-            (None, Some(_)) => Err(self.err(a.0, format!("is required when {} is set", b.0))),
-        }
-    }
-
-    fn validate(&self, raw: Raw) -> Result<Config, ConfigError> {
-        let level = match raw.log_level {
-            None => LogLevel::Info,
-            Some(s) => LogLevel::parse(&s).ok_or_else(|| {
-                self.err(
-                    "log_level",
-                    format!("{s:?} is not one of debug, info, warning, error, fatal"),
-                )
-            })?,
-        };
-        let service_name =
-            non_empty(raw.service_name).unwrap_or_else(|| DEFAULT_SERVICE_NAME.into());
-
-        let default_ttl = match raw.default_ttl {
-            None => DEFAULT_TTL_SECONDS,
-            Some(t) if t < 0 => {
-                return Err(self.err(
-                    "default_ttl",
-                    format!("{t} is negative; use 0 for no expiry"),
-                ))
-            }
-            Some(t) if t > MAX_TTL_SECONDS => {
-                return Err(self.err(
-                    "default_ttl",
-                    format!(
-                    "{t} exceeds Cassandra's maximum TTL of {MAX_TTL_SECONDS} seconds (20 years)"
-                ),
-                ))
-            }
-            Some(t) => t as u32,
-        };
-
-        let max_value_bytes = match raw.max_value_bytes {
-            None => DEFAULT_MAX_VALUE_BYTES,
-            Some(n) if n >= 1 && n as u64 <= MAX_MAX_VALUE_BYTES => n as u64,
-            Some(n) => {
-                return Err(self.err(
-                    "max_value_bytes",
-                    format!("{n} is out of range (1-{MAX_MAX_VALUE_BYTES})"),
-                ))
-            }
-        };
-        let shutdown_grace = match raw.shutdown_grace_seconds {
-            None => Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS),
-            Some(n) if (0..=3600).contains(&n) => Duration::from_secs(n as u64),
-            Some(n) => {
-                return Err(self.err(
-                    "shutdown_grace_seconds",
-                    format!("{n} is out of range (0-3600)"),
-                ))
-            }
-        };
-
-        let tls = raw.tls.unwrap_or_default();
-        let server_tls = self
-            .pair(("tls.cert", tls.cert), ("tls.key", tls.key))?
-            .map(|(cert, key)| ServerTls {
-                cert: cert.into(),
-                key: key.into(),
-                client_ca: non_empty(tls.client_ca.clone()).map(PathBuf::from),
-            });
-        if server_tls.is_none() && non_empty(tls.client_ca).is_some() {
-            return Err(self.err("tls.client_ca", "requires tls.cert and tls.key"));
-        }
-
-        let http = HttpConfig {
-            base_uri: normalise_base_uri(raw.base_uri.as_deref().unwrap_or(DEFAULT_BASE_URI)),
-            listen_address: non_empty(raw.listen_address)
-                .unwrap_or_else(|| DEFAULT_LISTEN_ADDRESS.into()),
-            listen_port: self.port("listen_port", raw.listen_port, DEFAULT_LISTEN_PORT)?,
-            tls: server_tls,
-            max_value_bytes,
-            openapi_spec: non_empty(raw.openapi_spec).map(PathBuf::from),
-            shutdown_grace,
-        };
-
-        let c = raw.cassandra.unwrap_or_default();
-        let hosts = match c.hosts {
-            None => vec![DEFAULT_CASSANDRA_HOST.to_string()],
-            Some(h) if h.is_empty() => {
-                return Err(self.err("cassandra.hosts", "must list at least one host"))
-            }
-            Some(h) => {
-                if let Some(bad) = h
-                    .iter()
-                    .find(|h| h.trim().is_empty() || h.contains(char::is_whitespace))
-                {
-                    return Err(self.err(
-                        "cassandra.hosts",
-                        format!("{bad:?} is not a host name or address"),
-                    ));
-                }
-                h
-            }
-        };
-        let auth = c.authentication.unwrap_or_default();
-        let auth = self
-            .pair(
-                ("cassandra.authentication.username", auth.username),
-                ("cassandra.authentication.password", auth.password),
-            )?
-            .map(|(username, password)| Credentials {
-                username,
-                password: Secret::new(password),
-            });
-
-        let ctls = c.tls.unwrap_or_default();
-        let client_cert = self.pair(
-            ("cassandra.tls.cert", ctls.cert),
-            ("cassandra.tls.key", ctls.key),
-        )?;
-        let client_tls = match non_empty(ctls.ca) {
-            Some(ca) => Some(ClientTls {
-                ca: ca.into(),
-                client_cert: client_cert.map(|(c, k)| (c.into(), k.into())),
-                verify_hostname: ctls.enable_host_verification.unwrap_or(true),
-            }),
-            None if client_cert.is_some() => {
-                return Err(self.err(
-                    "cassandra.tls.ca",
-                    "is required when cassandra.tls.cert and key are set",
-                ))
-            }
-            None => None,
-        };
-        let protocol_version = match c.protocol_version {
-            None => None,
-            Some(v @ 3..=5) => Some(v as u8),
-            Some(v) => {
-                return Err(self.err(
-                    "cassandra.protocol_version",
-                    format!("{v} is not one of 3, 4, 5"),
-                ))
-            }
-        };
-
-        let store = StoreConfig {
-            hosts,
-            port: self.port("cassandra.port", c.port, DEFAULT_CASSANDRA_PORT)?,
-            keyspace: self.identifier("cassandra.keyspace", c.keyspace, DEFAULT_KEYSPACE)?,
-            table: self.identifier("cassandra.table", c.table, DEFAULT_TABLE)?,
-            local_dc: non_empty(c.local_dc),
-            query_timeout: self.positive_ms(
+    /// The keys whose change from `self` to `new` a reload cannot apply:
+    /// they take a restart. The log level, the service name and the server's
+    /// certificate files apply live; so does nothing else. Every field is
+    /// named below, without `..`: a new one does not compile until it is
+    /// sorted into one kind or the other.
+    pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let Config {
+            log:
+                LogConfig {
+                    service_name: _,
+                    level: _,
+                },
+            http:
+                HttpConfig {
+                    base_uri,
+                    listen_address,
+                    listen_port,
+                    tls,
+                    max_value_bytes,
+                    openapi_spec,
+                    shutdown_grace,
+                },
+            store:
+                StoreConfig {
+                    hosts,
+                    port,
+                    keyspace,
+                    table,
+                    local_dc,
+                    query_timeout,
+                    connect_timeout,
+                    auth,
+                    tls: cassandra_tls,
+                    protocol_version,
+                    default_ttl,
+                },
+            unknown_keys: _,
+        } = self;
+        let (h, s) = (&new.http, &new.store);
+        [
+            ("base_uri", *base_uri != h.base_uri),
+            ("listen_address", *listen_address != h.listen_address),
+            ("listen_port", *listen_port != h.listen_port),
+            // New certificate files apply live; TLS on or off does not.
+            ("tls", tls.is_some() != h.tls.is_some()),
+            ("max_value_bytes", *max_value_bytes != h.max_value_bytes),
+            ("openapi_spec", *openapi_spec != h.openapi_spec),
+            (
+                "shutdown_grace_seconds",
+                *shutdown_grace != h.shutdown_grace,
+            ),
+            ("cassandra.hosts", *hosts != s.hosts),
+            ("cassandra.port", *port != s.port),
+            ("cassandra.keyspace", *keyspace != s.keyspace),
+            ("cassandra.table", *table != s.table),
+            ("cassandra.local_dc", *local_dc != s.local_dc),
+            (
                 "cassandra.query_timeout_ms",
-                c.query_timeout_ms,
-                DEFAULT_QUERY_TIMEOUT_MS,
-            )?,
-            connect_timeout: self.positive_ms(
+                *query_timeout != s.query_timeout,
+            ),
+            (
                 "cassandra.connect_timeout_ms",
-                c.connect_timeout_ms,
-                DEFAULT_CONNECT_TIMEOUT_MS,
-            )?,
-            auth,
-            tls: client_tls,
-            protocol_version,
-            default_ttl,
-        };
-        if store.port == 0 {
-            return Err(self.err("cassandra.port", "0 is not a usable port"));
-        }
-
-        Ok(Config {
-            log: LogConfig {
-                service_name,
-                level,
-            },
-            http,
-            store,
-            unknown_keys: Vec::new(),
-        })
+                *connect_timeout != s.connect_timeout,
+            ),
+            ("cassandra.authentication", *auth != s.auth),
+            ("cassandra.tls", *cassandra_tls != s.tls),
+            (
+                "cassandra.protocol_version",
+                *protocol_version != s.protocol_version,
+            ),
+            ("default_ttl", *default_ttl != s.default_ttl),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
     }
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.is_empty())
+/// Unknown keys as one warning each, ready to log.
+pub fn unknown_key_warnings(config: &Config, file: &Path) -> Vec<String> {
+    config
+        .unknown_keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{}: unknown configuration key {k:?} ignored (check its spelling; see kask(8) for the known keys)",
+                file.display()
+            )
+        })
+        .collect()
 }
 
 /// Adds a trailing `/` if missing, then a leading `/` if missing:
@@ -632,60 +398,720 @@ pub fn normalise_base_uri(uri: &str) -> String {
     s
 }
 
-/// Finds the 1-based line of a dotted key in block-style YAML (as Puppet's
-/// `to_yaml` writes it). Returns `None` when the key is not in the file.
-pub fn line_of(text: &str, dotted: &str) -> Option<usize> {
-    let mut wanted = dotted.split('.').peekable();
-    let mut current = wanted.next()?;
-    // Indentation of the mapping we are searching in; None = any (top level
-    // is whatever the first key uses).
-    let mut parent_indent: Option<usize> = None;
-    let mut level_indent: Option<usize> = None;
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if let Some(p) = parent_indent {
-            if indent <= p {
-                return None; // left the parent mapping without finding the key
-            }
-        }
-        let level = *level_indent.get_or_insert(indent);
-        if indent != level {
-            continue;
-        }
-        let key = trimmed
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'');
-        if trimmed.contains(':') && key == current {
-            match wanted.next() {
-                None => return Some(i + 1),
-                Some(next) => {
-                    current = next;
-                    parent_indent = Some(indent);
-                    level_indent = None;
-                }
-            }
-        }
-    }
-    None
+// ---------------------------------------------------------------------------
+// Reading: the file's layout, each setting's type, and serde's errors turned
+// into ConfigError.
+
+fn read<F: Files>(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let mut unknown_keys = Vec::new();
+    let document: Document<F> = if is_empty_document(text) {
+        Document::default()
+    } else {
+        let de = serde_yaml::Deserializer::from_str(text);
+        // Sections are read as options: they show up as `?` segments in
+        // serde_ignored's paths.
+        let mut record =
+            |path: serde_ignored::Path<'_>| unknown_keys.push(path.to_string().replace(".?", ""));
+        let ignored = serde_ignored::Deserializer::new(de, &mut record);
+        serde_path_to_error::deserialize(ignored).map_err(|e| {
+            let path = e.path().to_string();
+            config_error(file, path, e.into_inner())
+        })?
+    };
+    let mut config = document.into_config();
+    config.unknown_keys = unknown_keys;
+    Ok(config)
 }
 
-/// Unknown keys as one warning each, ready to log.
-pub fn unknown_key_warnings(config: &Config, file: &Path) -> Vec<String> {
-    config
-        .unknown_keys
-        .iter()
-        .map(|k| {
-            format!(
-                "{}: unknown configuration key {k:?} ignored (check its spelling; see kask(8) for the known keys)",
-                file.display()
-            )
+fn is_empty_document(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    })
+}
+
+/// A rule about a key that is *not* in the file (the missing half of a
+/// pair) names that key in its message behind this marker, since serde's
+/// errors carry only a message; [`config_error`] takes it out again and
+/// gives no line: the key has none.
+const MISSING_KEY: char = '\u{1}';
+
+fn missing<E: de::Error>(key: &str, message: &str) -> E {
+    E::custom(format!("{MISSING_KEY}{key}{MISSING_KEY}{message}"))
+}
+
+fn config_error(file: &Path, path: String, e: serde_yaml::Error) -> ConfigError {
+    let line = e.location().map(|l| l.line());
+    let mut message = e.to_string();
+    // serde_yaml appends the position (and, for YAML syntax, more positions
+    // after it); the line is in our prefix.
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    let mut parts = message.split(MISSING_KEY);
+    if let (Some(_), Some(key), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
+        return ConfigError {
+            file: file.to_owned(),
+            line: None,
+            key: key.to_string(),
+            message: rest.to_string(),
+        };
+    }
+    // serde_yaml may put the key in front too; ours is in the prefix.
+    if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
+        message = rest.to_string();
+    }
+    ConfigError {
+        file: file.to_owned(),
+        line,
+        key: if path == "." { String::new() } else { path },
+        message,
+    }
+}
+
+/// The file's layout. Absent keys (and `null`) take their defaults.
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a mapping", bound = "")]
+struct Document<F: Files> {
+    service_name: ServiceName,
+    base_uri: BaseUri,
+    listen_address: ListenAddress,
+    listen_port: ListenPort,
+    default_ttl: Ttl,
+    log_level: LogLevel,
+    openapi_spec: OptionalString,
+    #[serde(deserialize_with = "section")]
+    tls: TlsSection<F>,
+    #[serde(deserialize_with = "section")]
+    cassandra: CassandraSection<F>,
+    max_value_bytes: MaxValueBytes,
+    shutdown_grace_seconds: ShutdownGrace,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a mapping", bound = "")]
+struct CassandraSection<F: Files> {
+    hosts: Hosts,
+    port: CqlPort,
+    keyspace: CqlName<Keyspace>,
+    table: CqlName<Table>,
+    local_dc: OptionalString,
+    query_timeout_ms: Millis<QueryTimeout>,
+    connect_timeout_ms: Millis<ConnectTimeout>,
+    #[serde(deserialize_with = "section")]
+    authentication: Authentication,
+    #[serde(deserialize_with = "section")]
+    tls: CassandraTlsSection<F>,
+    protocol_version: ProtocolVersion,
+}
+
+impl<F: Files> Document<F> {
+    fn into_config(self) -> Config {
+        let c = self.cassandra;
+        Config {
+            log: LogConfig {
+                service_name: self.service_name.0,
+                level: self.log_level,
+            },
+            http: HttpConfig {
+                base_uri: self.base_uri.0,
+                listen_address: self.listen_address.0,
+                listen_port: self.listen_port.0,
+                tls: self.tls.0,
+                max_value_bytes: self.max_value_bytes.0,
+                openapi_spec: self.openapi_spec.0.map(PathBuf::from),
+                shutdown_grace: self.shutdown_grace_seconds.0,
+            },
+            store: StoreConfig {
+                hosts: c.hosts.0,
+                port: c.port.0,
+                keyspace: c.keyspace.name,
+                table: c.table.name,
+                local_dc: c.local_dc.0,
+                query_timeout: c.query_timeout_ms.duration,
+                connect_timeout: c.connect_timeout_ms.duration,
+                auth: c.authentication.0,
+                tls: c.tls.0,
+                protocol_version: c.protocol_version.0,
+                default_ttl: self.default_ttl.0,
+            },
+            unknown_keys: Vec::new(),
+        }
+    }
+}
+
+/// A section (`tls:`, `cassandra:` ...): absent or `null` is empty.
+fn section<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
+}
+
+// Settings read from one scalar. Each check runs inside serde_yaml's visit of
+// the value, so that an error carries the value's line.
+
+/// An integer setting: `null` is the default, anything else is checked.
+fn int<'de, D, T>(d: D, check: fn(i64) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default,
+{
+    d.deserialize_option(Scalar { check })
+}
+
+/// A string setting: `null` is the default, anything else is checked.
+fn string<'de, D, T>(d: D, check: fn(String) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default,
+{
+    d.deserialize_option(Scalar { check })
+}
+
+/// Visits one scalar of type `R` and checks it into a `T`.
+struct Scalar<R, T> {
+    check: fn(R) -> Result<T, String>,
+}
+
+impl<'de, T: Default> Visitor<'de> for Scalar<i64, T> {
+    type Value = T;
+    // serde's own word for it, as operators have seen in its messages.
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("i64")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_i64(self)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        (self.check)(v).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v),
+            Err(_) => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+        }
+    }
+}
+
+impl<'de, T: Default> Visitor<'de> for Scalar<String, T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_string(self)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.check)(v.to_string()).map_err(E::custom)
+    }
+}
+
+/// Implements `Deserialize` for a setting through [`int`] or [`string`].
+macro_rules! setting {
+    ($type:ty, $read:ident, $check:expr) => {
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $read(d, $check)
+            }
+        }
+    };
+}
+
+/// `service_name`; empty is the default.
+struct ServiceName(String);
+
+impl Default for ServiceName {
+    fn default() -> Self {
+        ServiceName(DEFAULT_SERVICE_NAME.into())
+    }
+}
+
+setting!(ServiceName, string, |s| Ok(if s.is_empty() {
+    ServiceName::default()
+} else {
+    ServiceName(s)
+}));
+
+/// `base_uri`, normalised.
+struct BaseUri(String);
+
+impl Default for BaseUri {
+    fn default() -> Self {
+        BaseUri(DEFAULT_BASE_URI.into())
+    }
+}
+
+setting!(BaseUri, string, |s| Ok(BaseUri(normalise_base_uri(&s))));
+
+/// `listen_address`; empty is the default.
+struct ListenAddress(String);
+
+impl Default for ListenAddress {
+    fn default() -> Self {
+        ListenAddress(DEFAULT_LISTEN_ADDRESS.into())
+    }
+}
+
+setting!(ListenAddress, string, |s| Ok(if s.is_empty() {
+    ListenAddress::default()
+} else {
+    ListenAddress(s)
+}));
+
+/// `listen_port`: any TCP port (0 lets the kernel choose).
+struct ListenPort(u16);
+
+impl Default for ListenPort {
+    fn default() -> Self {
+        ListenPort(DEFAULT_LISTEN_PORT)
+    }
+}
+
+setting!(ListenPort, int, |p| tcp_port(p).map(ListenPort));
+
+fn tcp_port(p: i64) -> Result<u16, String> {
+    u16::try_from(p).map_err(|_| format!("{p} is not a TCP port (0-65535)"))
+}
+
+/// `cassandra.port`: a TCP port a server can listen on.
+struct CqlPort(u16);
+
+impl Default for CqlPort {
+    fn default() -> Self {
+        CqlPort(DEFAULT_CASSANDRA_PORT)
+    }
+}
+
+setting!(CqlPort, int, |p| match tcp_port(p)? {
+    0 => Err("0 is not a usable port".into()),
+    p => Ok(CqlPort(p)),
+});
+
+/// `default_ttl`: seconds, 0 for none, at most Cassandra's 20 years.
+struct Ttl(u32);
+
+impl Default for Ttl {
+    fn default() -> Self {
+        Ttl(DEFAULT_TTL_SECONDS)
+    }
+}
+
+setting!(Ttl, int, |t| match t {
+    t if t < 0 => Err(format!("{t} is negative; use 0 for no expiry")),
+    t if t > MAX_TTL_SECONDS => Err(format!(
+        "{t} exceeds Cassandra's maximum TTL of {MAX_TTL_SECONDS} seconds (20 years)"
+    )),
+    t => Ok(Ttl(t as u32)),
+});
+
+setting!(LogLevel, string, |s| LogLevel::parse(&s).ok_or_else(
+    || format!("{s:?} is not one of debug, info, warning, error, fatal")
+));
+
+/// `max_value_bytes`.
+struct MaxValueBytes(u64);
+
+impl Default for MaxValueBytes {
+    fn default() -> Self {
+        MaxValueBytes(DEFAULT_MAX_VALUE_BYTES)
+    }
+}
+
+setting!(MaxValueBytes, int, |n| match u64::try_from(n) {
+    Ok(n @ 1..=MAX_MAX_VALUE_BYTES) => Ok(MaxValueBytes(n)),
+    _ => Err(format!("{n} is out of range (1-{MAX_MAX_VALUE_BYTES})")),
+});
+
+/// `shutdown_grace_seconds`.
+struct ShutdownGrace(Duration);
+
+impl Default for ShutdownGrace {
+    fn default() -> Self {
+        ShutdownGrace(Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS))
+    }
+}
+
+setting!(ShutdownGrace, int, |n| match u64::try_from(n) {
+    Ok(n @ 0..=MAX_SHUTDOWN_GRACE_SECONDS) => Ok(ShutdownGrace(Duration::from_secs(n))),
+    _ => Err(format!(
+        "{n} is out of range (0-{MAX_SHUTDOWN_GRACE_SECONDS})"
+    )),
+});
+
+/// A string whose empty value means "not set" (`openapi_spec`,
+/// `cassandra.local_dc`).
+#[derive(Default)]
+struct OptionalString(Option<String>);
+
+setting!(OptionalString, string, |s| Ok(OptionalString(
+    Some(s).filter(|s| !s.is_empty())
+)));
+
+/// `cassandra.hosts`: at least one, each a name or an address.
+struct Hosts(Vec<String>);
+
+impl Default for Hosts {
+    fn default() -> Self {
+        Hosts(vec![DEFAULT_CASSANDRA_HOST.to_string()])
+    }
+}
+
+impl<'de> Deserialize<'de> for Hosts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Hosts;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Hosts, E> {
+                Ok(Hosts::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Hosts, D::Error> {
+                d.deserialize_seq(self)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Hosts, A::Error> {
+                let mut hosts = Vec::new();
+                while let Some(h) = seq.next_element::<String>()? {
+                    hosts.push(h);
+                }
+                if hosts.is_empty() {
+                    return Err(de::Error::custom("must list at least one host"));
+                }
+                if let Some(bad) = hosts
+                    .iter()
+                    .find(|h| h.trim().is_empty() || h.contains(char::is_whitespace))
+                {
+                    return Err(de::Error::custom(format!(
+                        "{bad:?} is not a host name or address"
+                    )));
+                }
+                Ok(Hosts(hosts))
+            }
+        }
+        d.deserialize_option(List)
+    }
+}
+
+/// `cassandra.keyspace` and `cassandra.table`: a CQL identifier as the
+/// grammar has it unquoted (a letter, then letters, digits or underscores),
+/// no longer than Cassandra accepts. It is quoted in CQL all the same, so
+/// that its case is kept.
+struct CqlName<W> {
+    name: String,
+    which: PhantomData<W>,
+}
+
+/// Which name, for its default.
+trait NameDefault {
+    const DEFAULT: &'static str;
+}
+struct Keyspace;
+struct Table;
+impl NameDefault for Keyspace {
+    const DEFAULT: &'static str = DEFAULT_KEYSPACE;
+}
+impl NameDefault for Table {
+    const DEFAULT: &'static str = DEFAULT_TABLE;
+}
+
+impl<W: NameDefault> Default for CqlName<W> {
+    fn default() -> Self {
+        CqlName {
+            name: W::DEFAULT.to_string(),
+            which: PhantomData,
+        }
+    }
+}
+
+impl<'de, W: NameDefault> Deserialize<'de> for CqlName<W> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        string(d, |name| {
+            if is_cql_identifier(&name) {
+                Ok(CqlName {
+                    name,
+                    which: PhantomData,
+                })
+            } else {
+                Err(format!(
+                    "{name:?} is not a valid CQL name (a letter, then letters, digits or underscores; {MAX_CQL_IDENTIFIER_LEN} at most)"
+                ))
+            }
         })
-        .collect()
+    }
+}
+
+/// `[A-Za-z][A-Za-z0-9_]{0,47}`.
+pub fn is_cql_identifier(name: &str) -> bool {
+    name.len() <= MAX_CQL_IDENTIFIER_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A positive number of milliseconds (`cassandra.*_timeout_ms`).
+struct Millis<W> {
+    duration: Duration,
+    which: PhantomData<W>,
+}
+
+trait MillisDefault {
+    const DEFAULT: u64;
+}
+struct QueryTimeout;
+struct ConnectTimeout;
+impl MillisDefault for QueryTimeout {
+    const DEFAULT: u64 = DEFAULT_QUERY_TIMEOUT_MS;
+}
+impl MillisDefault for ConnectTimeout {
+    const DEFAULT: u64 = DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+impl<W: MillisDefault> Default for Millis<W> {
+    fn default() -> Self {
+        Millis {
+            duration: Duration::from_millis(W::DEFAULT),
+            which: PhantomData,
+        }
+    }
+}
+
+impl<'de, W: MillisDefault> Deserialize<'de> for Millis<W> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        int(d, |ms| match u64::try_from(ms) {
+            Ok(ms @ 1..) => Ok(Millis {
+                duration: Duration::from_millis(ms),
+                which: PhantomData,
+            }),
+            _ => Err(format!("{ms} must be a positive number of milliseconds")),
+        })
+    }
+}
+
+/// `cassandra.protocol_version`: unset negotiates.
+#[derive(Default)]
+struct ProtocolVersion(Option<u8>);
+
+setting!(ProtocolVersion, int, |v| {
+    match v {
+    4..=5 => Ok(ProtocolVersion(Some(v as u8))),
+    3 => Err("3 is no longer supported (it was for Cassandra 2.1); use 4 or 5, or leave it out to negotiate".to_string()),
+    v => Err(format!("{v} is not one of 4, 5")),
+}
+});
+
+// Files named by the configuration. Whether they are opened while the file is
+// read is a type parameter: `Config::load` opens them (a missing certificate
+// is found before the service runs), `Config::parse` does not.
+
+trait Files: Default {
+    /// Whether files are opened (and their contents checked).
+    const OPEN: bool;
+    fn check<K: FileKind>(path: &Path) -> Result<(), String>;
+}
+
+#[derive(Default)]
+struct Readable;
+
+impl Files for Readable {
+    const OPEN: bool = true;
+    fn check<K: FileKind>(path: &Path) -> Result<(), String> {
+        std::fs::File::open(path)
+            .map(drop)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        K::check(path)
+    }
+}
+
+#[derive(Default)]
+struct Unopened;
+
+impl Files for Unopened {
+    const OPEN: bool = false;
+    fn check<K: FileKind>(_: &Path) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What a named file must hold: a certificate or key that is not PEM is a
+/// configuration error found by `--check-config`, not at the first
+/// connection (or never, for a Cassandra CA that is retried for ever).
+trait FileKind {
+    fn check(path: &Path) -> Result<(), String>;
+}
+/// PEM certificates (a certificate chain, or CAs).
+struct Certs;
+/// A PEM private key.
+struct Key;
+impl FileKind for Certs {
+    fn check(path: &Path) -> Result<(), String> {
+        crate::tls::check_certs(path)
+    }
+}
+impl FileKind for Key {
+    fn check(path: &Path) -> Result<(), String> {
+        crate::tls::check_key(path)
+    }
+}
+
+/// A file the configuration names; empty means "not set".
+struct FileName<F, K> {
+    path: Option<PathBuf>,
+    files: PhantomData<(F, K)>,
+}
+
+impl<F, K> Default for FileName<F, K> {
+    fn default() -> Self {
+        FileName {
+            path: None,
+            files: PhantomData,
+        }
+    }
+}
+
+impl<'de, F: Files, K: FileKind> Deserialize<'de> for FileName<F, K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        string(d, |s| {
+            let path = Some(PathBuf::from(s)).filter(|p| !p.as_os_str().is_empty());
+            if let Some(p) = &path {
+                F::check::<K>(p)?;
+            }
+            Ok(FileName {
+                path,
+                files: PhantomData,
+            })
+        })
+    }
+}
+
+// Sections whose keys must come together. Each type checks its pairs once
+// the section is read; the messages name the full keys.
+
+/// Both of a pair, or neither. `a` and `b` are the dotted keys.
+fn pair<E: de::Error, X, Y>(
+    a: (&str, Option<X>),
+    b: (&str, Option<Y>),
+) -> Result<Option<(X, Y)>, E> {
+    match (a.1, b.1) {
+        (Some(x), Some(y)) => Ok(Some((x, y))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(missing(b.0, &format!("is required when {} is set", a.0))),
+        (None, Some(_)) => Err(missing(a.0, &format!("is required when {} is set", b.0))),
+    }
+}
+
+/// `tls`: the server's certificate and key, and optionally a client CA.
+#[derive(Default)]
+struct TlsSection<F>(Option<ServerTls>, PhantomData<F>);
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a mapping", bound = "")]
+struct TlsKeys<F: Files> {
+    cert: FileName<F, Certs>,
+    key: FileName<F, Key>,
+    client_ca: FileName<F, Certs>,
+}
+
+impl<'de, F: Files> Deserialize<'de> for TlsSection<F> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let k = TlsKeys::<F>::deserialize(d)?;
+        let tls = pair::<D::Error, _, _>(("tls.cert", k.cert.path), ("tls.key", k.key.path))?;
+        if tls.is_none() && k.client_ca.path.is_some() {
+            return Err(missing("tls.client_ca", "requires tls.cert and tls.key"));
+        }
+        Ok(TlsSection(
+            tls.map(|(cert, key)| ServerTls {
+                cert,
+                key,
+                client_ca: k.client_ca.path,
+            }),
+            PhantomData,
+        ))
+    }
+}
+
+/// `cassandra.authentication`.
+#[derive(Default)]
+struct Authentication(Option<Credentials>);
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a mapping")]
+struct AuthenticationKeys {
+    username: OptionalString,
+    password: OptionalString,
+}
+
+impl<'de> Deserialize<'de> for Authentication {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let k = AuthenticationKeys::deserialize(d)?;
+        let credentials = pair::<D::Error, _, _>(
+            ("cassandra.authentication.username", k.username.0),
+            ("cassandra.authentication.password", k.password.0),
+        )?;
+        Ok(Authentication(credentials.map(|(username, password)| {
+            Credentials {
+                username,
+                password: Secret::new(password),
+            }
+        })))
+    }
+}
+
+/// `cassandra.tls`: a CA turns TLS on; a client certificate needs it.
+#[derive(Default)]
+struct CassandraTlsSection<F>(Option<ClientTls>, PhantomData<F>);
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a mapping", bound = "")]
+struct CassandraTlsKeys<F: Files> {
+    ca: FileName<F, Certs>,
+    cert: FileName<F, Certs>,
+    key: FileName<F, Key>,
+    enable_host_verification: Option<bool>,
+}
+
+impl<'de, F: Files> Deserialize<'de> for CassandraTlsSection<F> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let k = CassandraTlsKeys::<F>::deserialize(d)?;
+        let client_cert = pair::<D::Error, _, _>(
+            ("cassandra.tls.cert", k.cert.path),
+            ("cassandra.tls.key", k.key.path),
+        )?;
+        let tls = match (k.ca.path, client_cert) {
+            (Some(ca), client_cert) => Some(ClientTls {
+                ca,
+                client_cert,
+                verify_hostname: k.enable_host_verification.unwrap_or(true),
+            }),
+            (None, Some(_)) => {
+                return Err(missing(
+                    "cassandra.tls.ca",
+                    "is required when cassandra.tls.cert and key are set",
+                ))
+            }
+            (None, None) => None,
+        };
+        // Each file holds what it should; together they must also make a
+        // client configuration (a key that is not the certificate's).
+        if let (true, Some(t)) = (F::OPEN, &tls) {
+            let cert = t
+                .client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path()));
+            if let Err(e) = crate::tls::client_config(&t.ca, cert, &[], t.verify_hostname) {
+                let key = match (&e.path, &t.client_cert) {
+                    (Some(p), Some((c, _))) if p == c => "cassandra.tls.cert",
+                    (Some(p), Some((_, k))) if p == k => "cassandra.tls.key",
+                    (Some(p), _) if p == &t.ca => "cassandra.tls.ca",
+                    (None, Some(_)) => "cassandra.tls.key",
+                    _ => "cassandra.tls",
+                };
+                return Err(missing(key, &e.to_string()));
+            }
+        }
+        Ok(CassandraTlsSection(tls, PhantomData))
+    }
 }

@@ -17,7 +17,8 @@ impl Key {
 
     /// Builds a key from an already-decoded string, with the same rules as
     /// [`parse`] (non-empty, no `/`, at most [`MAX_KEY_BYTES`]).
-    pub fn new(s: &str) -> Result<Key, KeyError> {
+    #[cfg(test)]
+    pub(crate) fn new(s: &str) -> Result<Key, KeyError> {
         if s.is_empty() || s.contains('/') {
             return Err(KeyError::NotFound);
         }
@@ -48,7 +49,7 @@ pub enum KeyError {
 /// path after the base URI, and the raw query string. The query is checked
 /// first, as the reference does; a bare trailing `?` (empty query) is not a
 /// query string.
-pub fn parse(rest: &str, query: Option<&str>) -> Result<Key, KeyError> {
+pub(crate) fn parse(rest: &str, query: Option<&str>) -> Result<Key, KeyError> {
     if query.is_some_and(|q| !q.is_empty()) {
         return Err(KeyError::BadRequest);
     }
@@ -64,7 +65,7 @@ pub fn parse(rest: &str, query: Option<&str>) -> Result<Key, KeyError> {
 }
 
 /// Strict percent-decoding: `None` on a `%` not followed by two hex digits.
-pub fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
     if !input.contains(&b'%') {
         return Some(input.to_vec());
     }

@@ -17,7 +17,7 @@ use std::sync::{OnceLock, RwLock};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::config::LogLevel;
-use crate::http::problem::push_json_string;
+use crate::json::push_json_string;
 
 /// The id logged for requests without an `X-Request-ID` header.
 pub const NO_REQUEST_ID: &str = "00000000-0000-0000-0000-000000000000";

@@ -11,8 +11,6 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::storage::{Op, StoreError};
-
 /// The reference's buckets for `http_request_duration_seconds`.
 pub const HTTP_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
@@ -38,12 +36,12 @@ impl BuildInfo {
 
 pub struct Metrics {
     registry: Registry,
-    pub http: HttpMetrics,
+    pub(crate) http: HttpMetrics,
     pub storage: StorageMetrics,
 }
 
 #[derive(Clone)]
-pub struct HttpMetrics {
+pub(crate) struct HttpMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     /// The label pairs of nearly every request, resolved once on first use
@@ -85,23 +83,31 @@ impl HttpMetrics {
     }
 }
 
+/// The storage operations, as the `operation` label names them.
+const OPERATIONS: [&str; 3] = ["get", "set", "delete"];
+
 #[derive(Clone)]
 pub struct StorageMetrics {
-    /// By [`Op`]: get, set, delete.
+    /// By [`OPERATIONS`], resolved once; `duration_vec` for anything else.
     duration: [Histogram; 3],
+    duration_vec: HistogramVec,
     errors: IntCounterVec,
     nodes: IntGaugeVec,
 }
 
 impl StorageMetrics {
-    pub fn observe(&self, op: Op, elapsed: Duration, error: Option<&StoreError>) {
-        self.duration[op as usize].observe(elapsed.as_secs_f64());
-        if let Some(e) = error {
-            let kind = match e {
-                StoreError::Timeout => "timeout",
-                StoreError::Failed(_) => "error",
-            };
-            self.errors.with_label_values(&[op.as_str(), kind]).inc();
+    /// One statement: its `operation` (get, set, delete), how long it took,
+    /// and the `kind` of its failure (timeout, error), if it failed.
+    pub fn observe(&self, operation: &str, elapsed: Duration, error: Option<&str>) {
+        match OPERATIONS.iter().position(|&o| o == operation) {
+            Some(i) => self.duration[i].observe(elapsed.as_secs_f64()),
+            None => self
+                .duration_vec
+                .with_label_values(&[operation])
+                .observe(elapsed.as_secs_f64()),
+        }
+        if let Some(kind) = error {
+            self.errors.with_label_values(&[operation, kind]).inc();
         }
     }
 
@@ -111,8 +117,15 @@ impl StorageMetrics {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
 impl Metrics {
-    pub fn new(build: &BuildInfo) -> Metrics {
+    pub fn new() -> Metrics {
+        let build = BuildInfo::current();
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -192,8 +205,8 @@ impl Metrics {
                 hot: Arc::new(Default::default()),
             },
             storage: StorageMetrics {
-                duration: [Op::Get, Op::Set, Op::Delete]
-                    .map(|op| storage_duration.with_label_values(&[op.as_str()])),
+                duration: OPERATIONS.map(|op| storage_duration.with_label_values(&[op])),
+                duration_vec: storage_duration.clone(),
                 errors: storage_errors,
                 nodes,
             },

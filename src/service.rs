@@ -1,238 +1,46 @@
-//! The life of the process: bind, connect to Cassandra (retrying, and
-//! saying so), serve, reload on SIGHUP, stop gracefully on SIGTERM.
+//! The front door: kask's HTTP API over a store, on a listener, until a
+//! shutdown future completes. The daemon calls it with the Cassandra store
+//! and the socket it bound (or systemd passed); the HTTP tests call it with
+//! the in-memory store and a socket on port 0. Everything about being a
+//! process (signals, reload, systemd, exit codes) stays in [`crate::daemon`].
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
+use crate::config::Config;
+use crate::http::server::{self, Listener};
+use crate::http::{self, App};
+use crate::metrics::Metrics;
+use crate::storage::Store;
+use crate::systemd;
 
-use crate::config::{Config, HttpConfig};
-use crate::http::{self, server::SharedTls, App};
-use crate::metrics::{BuildInfo, Metrics, StorageMetrics};
-use crate::storage::cassandra::CassandraStore;
-use crate::{logging, systemd};
-
-/// Why the service could not run; `code` is the exit code.
-#[derive(Debug)]
-pub struct Fatal {
-    pub code: i32,
-    pub message: String,
-}
-
-/// Longest wait between two attempts to reach Cassandra at startup.
-const MAX_CONNECT_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Runs the service with `config` (read from `path`, which SIGHUP re-reads)
-/// until SIGTERM or SIGINT.
-pub async fn run(path: PathBuf, config: Config) -> Result<(), Fatal> {
-    let listener = listen(&config.http).await?;
-    let local = listener.local_addr().map_err(|e| Fatal {
-        code: 1,
-        message: e.to_string(),
-    })?;
-    let tls = server_tls(&config.http)?.map(|c| Arc::new(RwLock::new(Arc::new(c))));
-
-    let build = BuildInfo::current();
-    let metrics = Arc::new(Metrics::new(&build));
+/// Serves the API under `config` with `store` on `listener`; says READY
+/// once it does. When `shutdown` completes, stops accepting connections
+/// and gives requests in flight `shutdown_grace_seconds` to finish. The
+/// store is dropped when the last request is done with it.
+pub async fn run<S: Store>(
+    config: &Config,
+    store: S,
+    metrics: Arc<Metrics>,
+    listener: Listener,
+    shutdown: impl Future<Output = ()>,
+) {
     let (openapi, warning) =
         http::openapi::load(config.http.openapi_spec.as_deref(), &config.http.base_uri);
     if let Some(w) = warning {
         log::warn!("{w}");
     }
-
-    let mut stop = std::pin::pin!(stop_signal());
-    let store = tokio::select! {
-        store = connect_with_retry(&config, metrics.storage.clone()) => store,
-        () = &mut stop => {
-            log::info!("stopped before Cassandra was reached");
-            return Ok(());
-        }
+    let app = Arc::new(App::new(store, &config.http, metrics, openapi));
+    let serving = match listener.local_addr() {
+        Ok(addr) => format!(
+            "serving {}://{addr}{}",
+            listener.scheme(),
+            config.http.base_uri
+        ),
+        Err(_) => format!("serving {}", config.http.base_uri),
     };
-    log::info!(
-        "connected to Cassandra at {} with protocol v{}",
-        config.store.hosts.join(", "),
-        store.protocol_version()
-    );
-
-    let store = Arc::new(store);
-    tokio::spawn(store.clone().maintain());
-    let app = Arc::new(App::new(store, &config.http, metrics, &build, openapi));
-    spawn_watchdog();
-    spawn_reloader(path, config.clone(), tls.clone());
-
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let serving = format!("serving {scheme}://{local}{}", config.http.base_uri);
     log::info!("{serving}");
     systemd::ready(&serving);
-
-    let filter = http::routes::routes(app);
-    http::server::serve(listener, tls, filter, stop, config.http.shutdown_grace).await;
-    log::info!("stopped");
-    Ok(())
-}
-
-/// The listening socket: the one systemd passed, or our own.
-async fn listen(cfg: &HttpConfig) -> Result<TcpListener, Fatal> {
-    let fail = |message: String| Fatal { code: 1, message };
-    if let Some(l) =
-        systemd::activated_listener().map_err(|e| fail(format!("socket activation: {e}")))?
-    {
-        let l = TcpListener::from_std(l).map_err(|e| fail(format!("socket activation: {e}")))?;
-        if let Ok(addr) = l.local_addr() {
-            let configured_ip = match cfg.listen_address.as_str() {
-                "localhost" => Some(std::net::IpAddr::from([127, 0, 0, 1])),
-                a => a.parse().ok(),
-            };
-            if addr.port() != cfg.listen_port || configured_ip.is_some_and(|ip| ip != addr.ip()) {
-                log::warn!(
-                    "serving on {addr}, the socket systemd passed; the config's {}:{} is not used (make the socket unit's ListenStream= agree)",
-                    cfg.listen_address,
-                    cfg.listen_port
-                );
-            }
-        }
-        return Ok(l);
-    }
-    TcpListener::bind((cfg.listen_address.as_str(), cfg.listen_port)).await.map_err(|e| {
-        fail(format!(
-            "cannot listen on {}:{}: {e} (check listen_address and listen_port, and that no other service uses the port)",
-            cfg.listen_address, cfg.listen_port
-        ))
-    })
-}
-
-fn server_tls(cfg: &HttpConfig) -> Result<Option<rustls::ServerConfig>, Fatal> {
-    match &cfg.tls {
-        None => Ok(None),
-        Some(t) => crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref())
-            .map(Some)
-            .map_err(|e| Fatal {
-                code: crate::cli::EXIT_CONFIG,
-                message: format!("tls: {e}"),
-            }),
-    }
-}
-
-async fn connect_with_retry(config: &Config, metrics: StorageMetrics) -> CassandraStore {
-    let mut delay = Duration::from_secs(1);
-    let target = format!("{}:{}", config.store.hosts.join(","), config.store.port);
-    loop {
-        systemd::status(&format!("connecting to Cassandra at {target}"));
-        match CassandraStore::connect(&config.store, metrics.clone()).await {
-            Ok(store) => return store,
-            Err(e) => {
-                let msg = format!(
-                    "waiting for Cassandra at {target}: {e}, retrying in {}s",
-                    delay.as_secs()
-                );
-                log::warn!("{msg}");
-                systemd::status(&msg);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_CONNECT_BACKOFF);
-            }
-        }
-    }
-}
-
-/// WATCHDOG=1 from a task on the serving runtime: a stuck runtime misses them.
-fn spawn_watchdog() {
-    if let Some(every) = systemd::watchdog_interval() {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                systemd::watchdog_ping();
-            }
-        });
-    }
-}
-
-/// SIGTERM or SIGINT: tell systemd, then let the server drain.
-fn stop_signal() -> impl Future<Output = ()> {
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
-            }
-            _ => std::future::pending::<()>().await,
-        }
-        log::info!("stopping: no new connections; finishing requests in flight");
-        systemd::stopping("stopping: finishing requests in flight");
-    }
-}
-
-/// SIGHUP: re-read the file; apply what can change live (log level and
-/// service name, the server's TLS certificate); refuse an invalid file and
-/// keep the running configuration.
-fn spawn_reloader(path: PathBuf, mut current: Config, tls: Option<SharedTls>) {
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            systemd::reloading();
-            match Config::load(&path) {
-                Err(e) => {
-                    log::error!("reload refused, the running configuration stays in force: {e}");
-                    systemd::ready(&format!("reload refused: {e}"));
-                }
-                Ok(new) => {
-                    for w in crate::config::unknown_key_warnings(&new, &path) {
-                        log::warn!("{w}");
-                    }
-                    logging::configure(&new.log.service_name, new.log.level);
-                    let mut outcome = "configuration reloaded".to_string();
-                    match (&tls, &new.http.tls) {
-                        (Some(shared), Some(_)) => match server_tls(&new.http) {
-                            Ok(Some(c)) => *shared.write().unwrap() = Arc::new(c),
-                            Ok(None) => {}
-                            Err(e) => {
-                                log::error!(
-                                    "reload: keeping the old TLS certificate: {}",
-                                    e.message
-                                );
-                                outcome = format!(
-                                    "configuration reloaded, TLS certificate kept: {}",
-                                    e.message
-                                );
-                            }
-                        },
-                        (None, None) => {}
-                        _ => log::warn!("reload: turning TLS on or off takes a restart"),
-                    }
-                    let mut needs_restart = Vec::new();
-                    if new.store != current.store {
-                        needs_restart.push("cassandra.* or default_ttl");
-                    }
-                    let (a, b) = (&new.http, &current.http);
-                    if a.base_uri != b.base_uri
-                        || a.listen_address != b.listen_address
-                        || a.listen_port != b.listen_port
-                    {
-                        needs_restart.push("base_uri, listen_address or listen_port");
-                    }
-                    if a.max_value_bytes != b.max_value_bytes || a.openapi_spec != b.openapi_spec {
-                        needs_restart.push("max_value_bytes or openapi_spec");
-                    }
-                    if !needs_restart.is_empty() {
-                        log::warn!(
-                            "reload: changes to {} take effect after a restart",
-                            needs_restart.join("; ")
-                        );
-                    }
-                    log::info!("{outcome} from {}", path.display());
-                    systemd::ready(&outcome);
-                    current = new;
-                }
-            }
-        }
-    });
+    let routes = http::routes::routes(app);
+    server::serve(listener, routes, shutdown, config.http.shutdown_grace).await;
 }

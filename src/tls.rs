@@ -51,7 +51,17 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// Whether `path` holds PEM certificates, for the config check.
+pub(crate) fn check_certs(path: &Path) -> Result<(), String> {
+    load_certs(path).map(drop).map_err(|e| e.to_string())
+}
+
+/// Whether `path` holds a PEM private key, for the config check.
+pub(crate) fn check_key(path: &Path) -> Result<(), String> {
+    load_key(path).map(drop).map_err(|e| e.to_string())
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = std::fs::read(path).map_err(|e| err(path, e))?;
     let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut data.as_slice()).collect();
     let certs = certs.map_err(|e| err(path, format!("not a PEM certificate file: {e}")))?;
@@ -61,7 +71,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let data = std::fs::read(path).map_err(|e| err(path, e))?;
     rustls_pemfile::private_key(&mut data.as_slice())
         .map_err(|e| err(path, format!("not a PEM key file: {e}")))?
@@ -204,5 +214,100 @@ impl ServerCertVerifier for ConfiguredNames {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+/// What a failed exchange with a Cassandra node means for kask's settings:
+/// the fix, as one phrase naming the key, or `None` when the error is not
+/// about TLS. `client_cert`: whether kask presented a client certificate.
+pub fn cassandra_hint(e: &std::io::Error, client_cert: bool) -> Option<&'static str> {
+    use rustls::AlertDescription as Alert;
+    const CLIENT_CERT_NEEDED: &str = "the node requires a client certificate (require_client_auth): set cassandra.tls.cert and cassandra.tls.key";
+    const CLIENT_CERT_REFUSED: &str = "the node refused the client certificate in cassandra.tls.cert: it must be valid and signed by a CA in the nodes' client_encryption_options truststore";
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(match tls {
+        rustls::Error::InvalidCertificate(c) => match c {
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "the node's certificate names none of cassandra.hosts: list the nodes in cassandra.hosts by a name their certificates carry (enable_host_verification: false checks the CA only)"
+            }
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => {
+                "the node's certificate is outside its validity period: renew it on the node (or check this host's clock)"
+            }
+            _ => "the node's certificate is not signed by the CA in cassandra.tls.ca: set cassandra.tls.ca to the CA that signed the nodes' certificates",
+        },
+        rustls::Error::AlertReceived(Alert::CertificateRequired) => CLIENT_CERT_NEEDED,
+        rustls::Error::AlertReceived(Alert::HandshakeFailure) if !client_cert => CLIENT_CERT_NEEDED,
+        // What Cassandra 4.1 (netty with BoringSSL) sends when its trust
+        // store does not accept the client certificate.
+        rustls::Error::AlertReceived(Alert::InternalError) if client_cert => CLIENT_CERT_REFUSED,
+        rustls::Error::AlertReceived(
+            Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::DecryptError
+            | Alert::AccessDenied
+            | Alert::HandshakeFailure,
+        ) => CLIENT_CERT_REFUSED,
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            "the node does not answer TLS on this port: enable client_encryption_options on the nodes, or remove cassandra.tls"
+        }
+        _ => return None,
+    })
+}
+
+/// Explains `e`, an error of a first exchange with the Cassandra node at
+/// `host`:`port` (with `tls` if configured): the error and the fix, as
+/// [`cassandra_hint`] gives it, or `None`. When the node just closed the
+/// connection, a TLS node is asked again why: a handshake, then a wait of up
+/// to `wait` for its alert with nothing sent (a node that closes with a
+/// request unread resets the connection, and the reset may lose the alert);
+/// its alert then stands for the error, so that every attempt says the same.
+pub async fn explain_cassandra_error(
+    e: &std::io::Error,
+    host: &str,
+    port: u16,
+    tls: Option<Arc<ClientConfig>>,
+    client_cert: bool,
+    wait: std::time::Duration,
+) -> Option<String> {
+    use std::io::ErrorKind;
+    use tokio::io::AsyncReadExt;
+    if let Some(hint) = cassandra_hint(e, client_cert) {
+        return Some(format!("{e}: {hint}"));
+    }
+    if !matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionAborted
+    ) {
+        return None;
+    }
+    let Some(tls) = tls else {
+        // Reset or end of file, whichever comes first: the same to a reader.
+        return Some("the node closed the connection without an answer: if its client_encryption_options are enabled, set cassandra.tls.ca".into());
+    };
+    let name = ServerName::try_from(host.to_string()).ok()?;
+    let again = async {
+        let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+        let mut s = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await?;
+        s.read(&mut [0u8; 1]).await
+    };
+    match tokio::time::timeout(wait, again).await {
+        Ok(Err(alert)) => {
+            cassandra_hint(&alert, client_cert).map(|hint| format!("{alert}: {hint}"))
+        }
+        _ => None,
     }
 }

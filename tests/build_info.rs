@@ -72,7 +72,7 @@ fn rust_version_is_the_compilers() {
 #[test]
 fn kask_build_info_carries_the_facts() {
     let b = BuildInfo::current();
-    let text = String::from_utf8(Metrics::new(&b).render()).unwrap();
+    let text = String::from_utf8(Metrics::new().render()).unwrap();
     let line = text
         .lines()
         .find(|l| l.starts_with("kask_build_info{"))

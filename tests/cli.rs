@@ -110,6 +110,21 @@ fn check_config_finds_missing_certificate_files() {
 }
 
 #[test]
+fn check_config_finds_certificate_files_that_are_not_what_they_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let n = not_pem.display();
+    let (_d, p) = write(&format!("---\ncassandra:\n  tls:\n    ca: {n}\n"));
+    let o = kask(&["--check-config", &p]);
+    assert_eq!(o.status.code(), Some(78));
+    assert_eq!(
+        stderr(&o),
+        format!("kask: {p}:4: cassandra.tls.ca: {n}: contains no PEM certificate\n")
+    );
+}
+
+#[test]
 fn check_config_warns_about_unknown_keys_but_accepts_them() {
     let (_d, p) = write("---\nlisten_prot: 8080\n");
     let o = kask(&["--check-config", &p]);
@@ -131,13 +146,19 @@ fn running_with_a_bad_config_exits_78_without_touching_the_network() {
 
 #[test]
 fn print_schema() {
-    let (_d, p) = write("---\ncassandra:\n  keyspace: sessions\n  local_dc: eqiad\n");
+    // The role is the configured user; its real password is never printed.
+    let (_d, p) = write(
+        "---\ncassandra:\n  keyspace: sessions\n  local_dc: eqiad\n  authentication:\n    username: sessionstore\n    password: s3cret-pw\n",
+    );
     let o = kask(&["--print-schema", "--config", &p]);
     assert!(o.status.success());
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
         "CREATE KEYSPACE IF NOT EXISTS \"sessions\" WITH replication = {'class': 'NetworkTopologyStrategy', 'eqiad': 3};\n\
-         CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n"
+         CREATE TABLE IF NOT EXISTS \"sessions\".\"values\" (key text PRIMARY KEY, value blob);\n\
+         CREATE ROLE IF NOT EXISTS \"sessionstore\" WITH PASSWORD = '<password>' AND LOGIN = true;\n\
+         GRANT SELECT ON TABLE \"sessions\".\"values\" TO \"sessionstore\";\n\
+         GRANT MODIFY ON TABLE \"sessions\".\"values\" TO \"sessionstore\";\n"
     );
     let o = kask(&[
         "--print-schema",

@@ -166,7 +166,10 @@ fn type_errors_name_key_and_line() {
     assert!(error("cassandra:\n  query_timeout_ms: 0\n")
         .contains("cassandra.query_timeout_ms: 0 must be a positive"));
     assert!(error("cassandra:\n  protocol_version: 2\n")
-        .contains("cassandra.protocol_version: 2 is not one of 3, 4, 5"));
+        .contains("cassandra.protocol_version: 2 is not one of 4, 5"));
+    assert!(error("cassandra:\n  protocol_version: 3\n").contains(
+        "cassandra.protocol_version: 3 is no longer supported (it was for Cassandra 2.1)"
+    ));
     assert!(error("max_value_bytes: 0\n").contains("max_value_bytes: 0 is out of range"));
 }
 
@@ -195,12 +198,12 @@ fn unknown_keys_are_accepted_and_reported() {
 #[test]
 fn extensions() {
     let c = parse(
-        "max_value_bytes: 1024\nshutdown_grace_seconds: 3\ncassandra:\n  protocol_version: 3\n  local_dc: eqiad\ntls:\n  cert: /c\n  key: /k\n  client_ca: /ca\n",
+        "max_value_bytes: 1024\nshutdown_grace_seconds: 3\ncassandra:\n  protocol_version: 5\n  local_dc: eqiad\ntls:\n  cert: /c\n  key: /k\n  client_ca: /ca\n",
     )
     .unwrap();
     assert_eq!(c.http.max_value_bytes, 1024);
     assert_eq!(c.http.shutdown_grace, Duration::from_secs(3));
-    assert_eq!(c.store.protocol_version, Some(3));
+    assert_eq!(c.store.protocol_version, Some(5));
     assert_eq!(c.store.local_dc.as_deref(), Some("eqiad"));
     assert_eq!(c.http.tls.unwrap().client_ca, Some("/ca".into()));
     assert!(
@@ -215,11 +218,338 @@ fn secrets_do_not_show_in_debug_output() {
     assert!(!format!("{c:?}").contains("hunter2"));
 }
 
+/// Every key of the contract, each set to something other than its default.
+const EVERY_KEY: &str = "---
+service_name: sessions
+base_uri: sessions/v1
+listen_address: 0.0.0.0
+listen_port: 8081
+default_ttl: 3600
+log_level: debug
+openapi_spec: /etc/kask/openapi.yaml
+max_value_bytes: 1024
+shutdown_grace_seconds: 3
+tls:
+  cert: /etc/kask/cert.pem
+  key: /etc/kask/key.pem
+  client_ca: /etc/kask/clients.pem
+cassandra:
+  hosts:
+  - cassandra1.example.org
+  port: 9043
+  keyspace: sessions
+  table: kv
+  local_dc: eqiad
+  query_timeout_ms: 1000
+  connect_timeout_ms: 1000
+  protocol_version: 4
+  authentication:
+    username: kask
+    password: secret
+  tls:
+    ca: /etc/kask/cassandra-ca.pem
+    cert: /etc/kask/cassandra.pem
+    key: /etc/kask/cassandra.key
+    enable_host_verification: false
+";
+
+/// The dotted keys of a YAML mapping, sections before their keys.
+fn dotted_keys(yaml: &str) -> Vec<String> {
+    fn walk(v: &serde_yaml::Value, prefix: &str, out: &mut Vec<String>) {
+        if let serde_yaml::Value::Mapping(m) = v {
+            for (k, v) in m {
+                let key = format!("{prefix}{}", k.as_str().unwrap());
+                out.push(key.clone());
+                walk(v, &format!("{key}."), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&serde_yaml::from_str(yaml).unwrap(), "", &mut out);
+    out.sort();
+    out
+}
+
+fn sorted(keys: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn line_of_finds_nested_keys() {
-    let text = "---\nbase_uri: /x\ncassandra:\n  hosts:\n  - a\n  authentication:\n    username: u\n    password: p\ntls:\n  cert: c\n";
-    assert_eq!(line_of(text, "base_uri"), Some(2));
-    assert_eq!(line_of(text, "cassandra.authentication.password"), Some(8));
-    assert_eq!(line_of(text, "tls.cert"), Some(10));
-    assert_eq!(line_of(text, "cassandra.port"), None);
+fn every_key_is_read_and_listed_in_keys() {
+    let c = parse(EVERY_KEY).unwrap();
+    assert_eq!(c.unknown_keys, Vec::<String>::new());
+    assert_eq!(dotted_keys(EVERY_KEY), sorted(KEYS));
+    // Each setting reached the configuration (none was read and dropped):
+    // against the defaults, all differ. A reload applies the first two live;
+    // every other change is named as needing a restart.
+    let d = parse("").unwrap();
+    assert_ne!(c.log.service_name, d.log.service_name);
+    assert_ne!(c.log.level, d.log.level);
+    assert_eq!(
+        d.restart_needed(&c),
+        [
+            "base_uri",
+            "listen_address",
+            "listen_port",
+            "tls",
+            "max_value_bytes",
+            "openapi_spec",
+            "shutdown_grace_seconds",
+            "cassandra.hosts",
+            "cassandra.port",
+            "cassandra.keyspace",
+            "cassandra.table",
+            "cassandra.local_dc",
+            "cassandra.query_timeout_ms",
+            "cassandra.connect_timeout_ms",
+            "cassandra.authentication",
+            "cassandra.tls",
+            "cassandra.protocol_version",
+            "default_ttl",
+        ]
+    );
+    assert_eq!(c.restart_needed(&c), Vec::<&str>::new());
+}
+
+#[test]
+fn new_certificate_files_apply_on_reload_but_tls_on_or_off_takes_a_restart() {
+    let on = parse("tls:\n  cert: /a.pem\n  key: /a.key\n").unwrap();
+    let renewed = parse("tls:\n  cert: /b.pem\n  key: /b.key\n  client_ca: /ca.pem\n").unwrap();
+    let off = parse("").unwrap();
+    assert_eq!(on.restart_needed(&renewed), Vec::<&str>::new());
+    assert_eq!(on.restart_needed(&off), ["tls"]);
+    assert_eq!(off.restart_needed(&on), ["tls"]);
+}
+
+/// Puppet's `kask::config_schema` (puppet/modules/kask/functions/
+/// config_schema.pp): dotted key to type, as the file writes them.
+fn puppet_schema() -> Vec<(String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/puppet/modules/kask/functions/config_schema.pp"
+    );
+    let text = std::fs::read_to_string(path).expect("read Puppet's config_schema.pp");
+    let body = text
+        .split_once("$schema = {")
+        .expect("config_schema.pp has `$schema = {`")
+        .1;
+    let body = body.split_once("\n  }").expect("the schema hash ends").0;
+    let mut out = Vec::new();
+    for line in body.lines().map(str::trim).filter(|l| l.starts_with('\'')) {
+        let (key, rest) = line[1..].split_once('\'').expect("a quoted key");
+        let ty = rest
+            .trim()
+            .strip_prefix("=>")
+            .expect("key => type")
+            .trim()
+            .trim_end_matches(',');
+        out.push((key.to_string(), ty.to_string()));
+    }
+    assert!(out.len() > 10, "too few keys read from {path}: {out:?}");
+    out
+}
+
+/// A `Pattern[/.../]` of config_schema.pp, directly or through a variable
+/// defined there, as a regex.
+fn puppet_pattern(ty: &str) -> regex::Regex {
+    let ty = if let Some(var) = ty.strip_prefix('$') {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/puppet/modules/kask/functions/config_schema.pp"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let def = format!("${var} = ");
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(&def))
+            .unwrap_or_else(|| panic!("{def} in config_schema.pp"));
+        line[def.len()..].to_string()
+    } else {
+        ty.to_string()
+    };
+    let re = ty
+        .strip_prefix("Pattern[/")
+        .and_then(|r| r.strip_suffix("/]"))
+        .unwrap_or_else(|| panic!("not a Pattern: {ty}"));
+    regex::Regex::new(re).unwrap()
+}
+
+/// The value that sets the dotted `key` in a one-key document.
+fn document(key: &str, value: &str) -> String {
+    let mut s = String::new();
+    let parts: Vec<&str> = key.split('.').collect();
+    for (depth, part) in parts.iter().enumerate() {
+        s.push_str(&"  ".repeat(depth));
+        s.push_str(part);
+        s.push(':');
+        s.push(if depth + 1 == parts.len() { ' ' } else { '\n' });
+    }
+    s.push_str(value);
+    s.push('\n');
+    s
+}
+
+#[test]
+fn puppet_knows_the_keys_the_daemon_knows() {
+    let mut puppet: Vec<String> = puppet_schema().into_iter().map(|(k, _)| k).collect();
+    puppet.sort();
+    assert_eq!(puppet, sorted(KEYS));
+}
+
+/// Where Puppet checks a value with a pattern, the daemon accepts the same
+/// values: a catalog that compiles renders a file the daemon loads, and a
+/// name the daemon would refuse fails when the catalog compiles.
+#[test]
+fn puppet_patterns_and_the_daemon_agree() {
+    let long = "a".repeat(MAX_CQL_IDENTIFIER_LEN);
+    let too_long = "a".repeat(MAX_CQL_IDENTIFIER_LEN + 1);
+    let names = [
+        "kask",
+        "sessions",
+        "echostore",
+        "a",
+        "A_1",
+        "values",
+        "1abc",
+        "_x",
+        "bad-name",
+        "a b",
+        "sessionsé",
+        "",
+        &long,
+        &too_long,
+    ];
+    let levels = [
+        "debug", "INFO", "Warning", "error", "fatal", "verbose", "", "info ",
+    ];
+    let mut checked = 0;
+    for (key, ty) in puppet_schema() {
+        if !(ty.starts_with("Pattern[") || ty.starts_with('$')) {
+            continue;
+        }
+        let re = puppet_pattern(&ty);
+        let samples: &[&str] = match key.as_str() {
+            "cassandra.keyspace" | "cassandra.table" => &names,
+            "log_level" => &levels,
+            other => panic!("a pattern for {other}: add samples for it here"),
+        };
+        for s in samples {
+            let daemon = parse(&document(&key, &format!("{s:?}"))).is_ok();
+            assert_eq!(
+                re.is_match(s),
+                daemon,
+                "{key} = {s:?}: Puppet's {ty} says {}, the daemon says {daemon}",
+                re.is_match(s)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= names.len() * 2 + levels.len());
+}
+
+/// Where Puppet bounds an integer, the daemon accepts the bounds. Where the
+/// two differ, it is listed here with the reason; a difference not listed,
+/// or listed and gone, fails.
+#[test]
+fn puppet_integer_ranges_and_the_daemon_agree() {
+    // (key, Puppet's range, the daemon's range, why they differ)
+    let known: [(&str, &str, &str); 3] = [
+        // Port 0 (the kernel picks one) is no use for a service that
+        // clients and the socket unit must find.
+        ("listen_port", "1-65535", "0-65535"),
+        // Puppet's schema sets no upper bound; the daemon refuses more.
+        ("max_value_bytes", "1-", "1-268435456"),
+        ("shutdown_grace_seconds", "0-", "0-3600"),
+    ];
+    let daemon_accepts = |key: &str, n: i64| parse(&document(key, &n.to_string())).is_ok();
+    let daemon_range = |key: &str| -> (i64, Option<i64>) {
+        let lo = [-1, 0, 1, 3, 4]
+            .into_iter()
+            .find(|&n| daemon_accepts(key, n))
+            .unwrap();
+        let hi = [65_535, 630_720_000, 268_435_456, 3600, 5]
+            .into_iter()
+            .filter(|&n| daemon_accepts(key, n) && !daemon_accepts(key, n + 1))
+            .max();
+        (lo, hi)
+    };
+    let show = |(lo, hi): (i64, Option<i64>)| match hi {
+        Some(hi) => format!("{lo}-{hi}"),
+        None => format!("{lo}-"),
+    };
+    let mut seen = Vec::new();
+    for (key, ty) in puppet_schema() {
+        let Some(range) = ty
+            .strip_prefix("Integer[")
+            .and_then(|r| r.strip_suffix(']'))
+        else {
+            continue;
+        };
+        let mut bounds = range.split(',').map(|b| b.trim().parse::<i64>().unwrap());
+        let puppet = (bounds.next().unwrap(), bounds.next());
+        let daemon = daemon_range(&key);
+        let (p, d) = (show(puppet), show(daemon));
+        match known.iter().find(|(k, _, _)| *k == key) {
+            Some((_, kp, kd)) => assert_eq!(
+                (p.as_str(), d.as_str()),
+                (*kp, *kd),
+                "{key}: the known difference changed; update this test"
+            ),
+            None => assert_eq!(p, d, "{key}: Puppet says {p}, the daemon {d}"),
+        }
+        seen.push(key);
+    }
+    for (k, _, _) in known {
+        assert!(
+            seen.iter().any(|s| s == k),
+            "{k} is no longer an Integer in Puppet"
+        );
+    }
+}
+
+#[test]
+fn a_keyspace_or_table_must_start_with_a_letter() {
+    assert!(error("cassandra:\n  keyspace: 1sessions\n").starts_with(
+        "/etc/kask/config.yaml:2: cassandra.keyspace: \"1sessions\" is not a valid CQL name"
+    ));
+    assert!(error("cassandra:\n  table: _values\n").starts_with(
+        "/etc/kask/config.yaml:2: cassandra.table: \"_values\" is not a valid CQL name"
+    ));
+    assert_eq!(
+        parse("cassandra:\n  keyspace: Sessions_2\n")
+            .unwrap()
+            .store
+            .keyspace,
+        "Sessions_2"
+    );
+}
+
+#[test]
+fn errors_carry_the_line_of_nested_values() {
+    assert_eq!(
+        error("---\ncassandra:\n  hosts:\n  - a\n  authentication:\n    username: u\n    password: [p]\n"),
+        "/etc/kask/config.yaml:7: cassandra.authentication.password: invalid type: sequence, expected a string"
+    );
+    assert_eq!(
+        error("---\ntls:\n  cert: /c\n  key: /k\n  client_ca: {}\n"),
+        "/etc/kask/config.yaml:5: tls.client_ca: invalid type: map, expected a string"
+    );
+}
+
+#[test]
+fn load_finds_unreadable_files_parse_does_not_open_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    let yaml = "---\ntls:\n  cert: /nonexistent/cert.pem\n  key: /nonexistent/key.pem\n";
+    std::fs::write(&path, yaml).unwrap();
+    assert!(parse(yaml).is_ok());
+    let e = Config::load(&path).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (Some(3), "tls.cert"));
+    assert!(
+        e.message.starts_with("cannot read /nonexistent/cert.pem: "),
+        "{e}"
+    );
 }

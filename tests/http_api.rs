@@ -6,20 +6,20 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use kask::config::Config;
-use kask::http::{self, App};
-use kask::metrics::{BuildInfo, Metrics};
+use kask::http::server::Listener;
+use kask::metrics::Metrics;
 use kask::storage::memory::MemoryStore;
 
 struct Server {
     addr: SocketAddr,
-    app: Arc<App<MemoryStore>>,
+    store: Arc<MemoryStore>,
     _rt: tokio::runtime::Runtime,
 }
 
+/// kask's front door, as the daemon runs it, with the in-memory store.
 fn start(yaml: &str) -> Server {
     let cfg = Config::parse(yaml, std::path::Path::new("test.yaml")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -27,29 +27,30 @@ fn start(yaml: &str) -> Server {
         .enable_all()
         .build()
         .unwrap();
-    let build = BuildInfo::current();
-    let metrics = Arc::new(Metrics::new(&build));
-    let (openapi, _) = http::openapi::load(None, &cfg.http.base_uri);
-    let app = Arc::new(App::new(
-        MemoryStore::new(),
-        &cfg.http,
-        metrics,
-        &build,
-        openapi,
-    ));
-    let listener = rt
+    let store = Arc::new(MemoryStore::new());
+    let tcp = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let filter = http::routes::routes(app.clone());
-    rt.spawn(http::server::serve(
-        listener,
-        None,
-        filter,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    Server { addr, app, _rt: rt }
+    let addr = tcp.local_addr().unwrap();
+    let service = {
+        let store = store.clone();
+        async move {
+            kask::run(
+                &cfg,
+                store,
+                Arc::new(Metrics::new()),
+                Listener::new(tcp, None),
+                std::future::pending(),
+            )
+            .await
+        }
+    };
+    rt.spawn(service);
+    Server {
+        addr,
+        store,
+        _rt: rt,
+    }
 }
 
 fn sessions() -> Server {
@@ -181,6 +182,21 @@ fn base_without_slash_redirects_and_other_paths_are_go_404s() {
         r.text(),
         "<a href=\"/sessions/v1/\">Moved Permanently</a>.\n\n"
     );
+    // Paths are compared whole, as Go's ServeMux does.
+    for path in [
+        "/healthz/",
+        "/metricsx",
+        "/openapi/x",
+        "/sessions",
+        "/sessions/v",
+    ] {
+        let r = request(s.addr, "GET", path, &[], b"");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (404, "404 page not found\n"),
+            "{path}"
+        );
+    }
     let r = request(s.addr, "GET", "/elsewhere", &[], b"");
     assert_eq!(r.status, 404);
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
@@ -270,7 +286,7 @@ fn binary_values_with_every_byte_survive() {
 #[test]
 fn storage_failures_are_500_problems_and_counted_as_500() {
     let s = sessions();
-    s.app.store.set_failing(true);
+    s.store.set_failing(true);
     assert_problem(
         &request(s.addr, "GET", "/sessions/v1/k", &[], b""),
         500,

@@ -226,7 +226,7 @@ fn unreachable_cassandra_is_retried_and_said_not_crashed_on() {
         &cfg,
     );
     let status = n.wait_for(
-        "STATUS=waiting for Cassandra at 127.0.0.1:",
+        &format!("STATUS=waiting for Cassandra at {}:", cassandra_host()),
         Duration::from_secs(20),
     );
     assert!(status.contains("retrying in"), "{status}");

@@ -1,10 +1,10 @@
 //! The HTTP layer: request -> [`routes`] -> [`crate::key`] -> [`handlers`]
 //! -> [`crate::storage`]. Errors come back as [`problem`] bodies.
 
-pub mod handlers;
-pub mod openapi;
-pub mod problem;
-pub mod routes;
+pub(crate) mod handlers;
+pub(crate) mod openapi;
+pub(crate) mod problem;
+pub(crate) mod routes;
 pub mod server;
 
 use std::sync::Arc;
@@ -12,10 +12,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::HttpConfig;
+use crate::json::push_json_string;
 use crate::metrics::{BuildInfo, HttpMetrics, Metrics};
 
 /// What the HTTP layer shares between requests.
-pub struct App<S> {
+pub(crate) struct App<S> {
     pub store: S,
     pub base_uri: String,
     pub max_value_bytes: u64,
@@ -27,20 +28,14 @@ pub struct App<S> {
 }
 
 impl<S> App<S> {
-    pub fn new(
-        store: S,
-        cfg: &HttpConfig,
-        metrics: Arc<Metrics>,
-        build: &BuildInfo,
-        openapi: Bytes,
-    ) -> App<S> {
+    pub(crate) fn new(store: S, cfg: &HttpConfig, metrics: Arc<Metrics>, openapi: Bytes) -> App<S> {
         App {
             store,
             base_uri: cfg.base_uri.clone(),
             max_value_bytes: cfg.max_value_bytes,
             metrics: metrics.http.clone(),
             registry: metrics,
-            healthz: healthz_body(build),
+            healthz: healthz_body(&BuildInfo::current()),
             openapi,
         }
     }
@@ -48,13 +43,13 @@ impl<S> App<S> {
 
 fn healthz_body(build: &BuildInfo) -> Bytes {
     let mut s = String::from("{\"version\":");
-    problem::push_json_string(&mut s, build.version);
+    push_json_string(&mut s, build.version);
     s.push_str(",\"build_date\":");
-    problem::push_json_string(&mut s, build.build_date);
+    push_json_string(&mut s, build.build_date);
     s.push_str(",\"build_host\":");
-    problem::push_json_string(&mut s, build.build_host);
+    push_json_string(&mut s, build.build_host);
     s.push_str(",\"rust_version\":");
-    problem::push_json_string(&mut s, build.rust_version);
+    push_json_string(&mut s, build.rust_version);
     s.push_str("}\n");
     Bytes::from(s)
 }

@@ -3,9 +3,9 @@
 //! trailing newline, `Content-Type: application/json` and
 //! `X-Content-Type-Options: nosniff`. The status code is not in the body.
 
-use std::fmt::Write;
-
 use warp::http::{header, HeaderValue, Response, StatusCode};
+
+use crate::json::push_json_string;
 use warp::reply::Response as Reply;
 
 const TYPE_PREFIX: &str = "https://www.mediawiki.org/wiki/Kask/errors/";
@@ -14,7 +14,6 @@ const TYPE_PREFIX: &str = "https://www.mediawiki.org/wiki/Kask/errors/";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     BadRequest,
-    NotAuthorized,
     NotFound,
     PayloadTooLarge,
     ServerError,
@@ -24,7 +23,6 @@ impl Problem {
     pub fn status(self) -> StatusCode {
         match self {
             Problem::BadRequest => StatusCode::BAD_REQUEST,
-            Problem::NotAuthorized => StatusCode::UNAUTHORIZED,
             Problem::NotFound => StatusCode::NOT_FOUND,
             Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Problem::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -37,11 +35,6 @@ impl Problem {
                 "bad_request",
                 "Bad request",
                 "The request was incorrect or malformed",
-            ),
-            Problem::NotAuthorized => (
-                "not_authorized",
-                "Not authorized",
-                "Unable to authorize request",
             ),
             Problem::NotFound => (
                 "not_found",
@@ -102,30 +95,6 @@ pub fn error_response(
     resp
 }
 
-/// Writes `v` as a JSON string the way Go's encoding/json does (the
-/// reference's encoder), so bodies match byte for byte: `<`, `>` and `&`
-/// are escaped as `\u003c` ..., U+2028/U+2029 too.
-pub fn push_json_string(out: &mut String, v: &str) {
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,13 +105,6 @@ mod tests {
             Problem::NotFound.body("/sessions/v1/cat"),
             "{\n  \"type\": \"https://www.mediawiki.org/wiki/Kask/errors/not_found\",\n  \"title\": \"Not found\",\n  \"detail\": \"The value you requested was not found\",\n  \"instance\": \"/sessions/v1/cat\"\n}\n"
         );
-    }
-
-    #[test]
-    fn instance_is_escaped_like_go() {
-        let mut s = String::new();
-        push_json_string(&mut s, "a<b>&\"c\\\u{1}\u{2028}\u{e9}");
-        assert_eq!(s, r#""a\u003cb\u003e\u0026\"c\\\u0001\u2028é""#);
     }
 
     #[test]

@@ -1,19 +1,25 @@
-//! Routing: which part of the service answers a request.
+//! Routing: which part of the service answers a request. The routes, tried
+//! in this order:
 //!
 //! - under the base URI `B`: the key API (instrumented);
 //! - `B` without its trailing slash: 301 to `B`, as Go's ServeMux does;
 //! - `/healthz`, `/metrics`, `/openapi`;
 //! - anything else: Go's plain-text 404, as the reference answers.
+//!
+//! Paths are compared whole and raw, as Go's ServeMux compares them (warp's
+//! own segment filters would also take `/healthz/`): [`under`] for the key
+//! API, a match in [`rest`] for the others.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::future;
 use warp::filters::path::FullPath;
 use warp::http::{header, HeaderValue, Method, Response, StatusCode};
 use warp::reply::Response as Reply;
-use warp::Filter;
+use warp::{Filter, Rejection};
 
 use super::handlers::{self, Body};
 use super::App;
@@ -21,23 +27,34 @@ use crate::key;
 use crate::logging::NO_REQUEST_ID;
 use crate::storage::Store;
 
-/// The whole service as one warp filter.
-pub fn routes<S: Store>(
+/// The whole service as one warp filter: the key API, and the rest.
+pub(crate) fn routes<S: Store>(
     app: Arc<App<S>>,
 ) -> impl Filter<Extract = (Reply,), Error = Infallible> + Clone {
-    let query = warp::query::raw()
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify();
-    warp::any()
-        .map(move || app.clone())
+    let keys = under(app.base_uri.as_str().into())
         .and(warp::method())
-        .and(warp::path::full())
-        .and(query)
-        .and(warp::header::optional::<String>("x-request-id"))
+        .and(query())
+        .and(request_id())
         .and(warp::header::optional::<u64>("content-length"))
         .and(warp::body::stream())
-        .then(dispatch)
+        .then({
+            let app = app.clone();
+            move |path, method, query, id, length, body| {
+                key_api(app.clone(), path, method, query, id, length, body)
+            }
+        });
+    let rest = warp::path::full()
+        .and(request_id())
+        .and(warp::method())
+        .and(query())
+        .map(
+            move |path: FullPath, _, method: Method, query: Option<String>| {
+                rest(&app, path.as_str(), &method, query.as_deref())
+            },
+        );
+    keys.or(rest)
+        .unify()
+        // Only request_id() rejects a request that reaches its route.
         .recover(|_| async {
             Ok::<_, Infallible>(handlers::plain(
                 StatusCode::BAD_REQUEST,
@@ -47,44 +64,16 @@ pub fn routes<S: Store>(
         .unify()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn dispatch<S: Store>(
-    app: Arc<App<S>>,
-    method: Method,
-    path: FullPath,
-    query: Option<String>,
-    request_id: Option<String>,
-    content_length: Option<u64>,
-    body: impl Body,
-) -> Reply {
-    let raw = path.as_str();
-    if let Some(rest) = raw.strip_prefix(app.base_uri.as_str()) {
-        let started = Instant::now();
-        let request_id = request_id.as_deref().unwrap_or(NO_REQUEST_ID);
-        let resp = match key::parse(rest, query.as_deref()) {
-            Err(e) => handlers::key_error(e, &handlers::instance(raw)),
-            Ok(key) => {
-                let req = handlers::Request {
-                    key: &key,
-                    path: raw,
-                    request_id,
-                };
-                match method {
-                    Method::GET => handlers::get(&app, req).await,
-                    Method::POST => handlers::post(&app, req, content_length, body).await,
-                    Method::DELETE => handlers::delete(&app, req).await,
-                    _ => handlers::unsupported(&method, req),
-                }
-            }
-        };
-        app.metrics
-            .observe(method.as_str(), resp.status().as_u16(), started.elapsed());
-        return resp;
+/// Everything outside the base URI: its redirect, the three fixed paths, and
+/// Go's 404. One match rather than a warp route each: each warp route adds
+/// a level of futures to every request, and these need no extraction of
+/// their own.
+fn rest<S>(app: &App<S>, path: &str, method: &Method, query: Option<&str>) -> Reply {
+    let base = app.base_uri.as_str();
+    if path.len() + 1 == base.len() && base.starts_with(path) {
+        return redirect(base, query, method);
     }
-    if raw.len() + 1 == app.base_uri.len() && app.base_uri.starts_with(raw) {
-        return redirect(&app.base_uri, query.as_deref(), &method);
-    }
-    match raw {
+    match path {
         "/healthz" => with_type(app.healthz.clone(), "application/json"),
         "/metrics" => with_type(
             Bytes::from(app.registry.render()),
@@ -93,6 +82,67 @@ async fn dispatch<S: Store>(
         "/openapi" => with_type(app.openapi.clone(), "application/x-yaml"),
         _ => handlers::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
     }
+}
+
+/// A raw path under `base` (which ends in `/`).
+fn under(base: Arc<str>) -> impl Filter<Extract = (FullPath,), Error = Rejection> + Clone {
+    warp::path::full().and_then(move |path: FullPath| {
+        future::ready(if path.as_str().starts_with(&*base) {
+            Ok(path)
+        } else {
+            Err(warp::reject::not_found())
+        })
+    })
+}
+
+/// The raw query string, if there is one.
+fn query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+/// `X-Request-ID`, read on every route. A value warp cannot read as a
+/// string (bytes outside visible ASCII) rejects the request, which becomes
+/// a plain 400 ([`routes`]'s `recover`).
+fn request_id() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Copy {
+    warp::header::optional::<String>("x-request-id")
+}
+
+/// The key API: the key parsed once, then the method's handler; counted and
+/// timed in the metrics.
+async fn key_api<S: Store>(
+    app: Arc<App<S>>,
+    path: FullPath,
+    method: Method,
+    query: Option<String>,
+    request_id: Option<String>,
+    content_length: Option<u64>,
+    body: impl Body,
+) -> Reply {
+    let started = Instant::now();
+    let raw = path.as_str();
+    let request_id = request_id.as_deref().unwrap_or(NO_REQUEST_ID);
+    let resp = match key::parse(&raw[app.base_uri.len()..], query.as_deref()) {
+        Err(e) => handlers::key_error(e, &handlers::instance(raw)),
+        Ok(key) => {
+            let req = handlers::Request {
+                key: &key,
+                path: raw,
+                request_id,
+            };
+            match method {
+                Method::GET => handlers::get(&app, req).await,
+                Method::POST => handlers::post(&app, req, content_length, body).await,
+                Method::DELETE => handlers::delete(&app, req).await,
+                _ => handlers::unsupported(&method, req),
+            }
+        }
+    };
+    app.metrics
+        .observe(method.as_str(), resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 fn with_type(body: Bytes, content_type: &'static str) -> Reply {

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,19 +17,64 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use warp::Filter;
 
-/// A TLS configuration that a reload may replace; new connections use the
-/// newest one, established ones keep theirs.
-pub type SharedTls = Arc<RwLock<Arc<rustls::ServerConfig>>>;
-
 /// How long a client may take to send its request headers, or to finish
 /// a TLS handshake.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where connections come from: a bound TCP socket (ours, or the one
+/// systemd passed), with TLS when the configuration asks for it.
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<Certificate>,
+}
+
+impl Listener {
+    /// `tls`: the server's certificate, or `None` for plain HTTP.
+    pub fn new(tcp: TcpListener, tls: Option<rustls::ServerConfig>) -> Listener {
+        Listener {
+            tcp,
+            tls: tls.map(|c| Certificate(Arc::new(RwLock::new(Arc::new(c))))),
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// A handle on the TLS certificate, for a reload to replace it.
+    pub fn certificate(&self) -> Option<Certificate> {
+        self.tls.clone()
+    }
+}
+
+/// The TLS configuration of a [`Listener`], replaceable while it serves: new
+/// connections use the newest one, established ones keep theirs.
+#[derive(Clone)]
+pub struct Certificate(Arc<RwLock<Arc<rustls::ServerConfig>>>);
+
+impl Certificate {
+    pub fn replace(&self, config: rustls::ServerConfig) {
+        *self.0.write().unwrap() = Arc::new(config);
+    }
+
+    fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.0.read().unwrap().clone()
+    }
+}
+
 /// Serves `filter` on `listener` until `shutdown` completes, then waits up
 /// to `grace` for in-flight requests.
 pub async fn serve<F>(
-    listener: TcpListener,
-    tls: Option<SharedTls>,
+    listener: Listener,
     filter: F,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
@@ -39,12 +85,13 @@ pub async fn serve<F>(
         + Sync
         + 'static,
 {
+    let Listener { tcp, tls } = listener;
     let graceful = GracefulShutdown::new();
     let service = warp::service(filter);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = tcp.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, go on.
@@ -73,7 +120,7 @@ pub async fn serve<F>(
                 });
             }
             Some(tls) => {
-                let acceptor = TlsAcceptor::from(tls.read().unwrap().clone());
+                let acceptor = TlsAcceptor::from(tls.current());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let stream =
@@ -96,7 +143,7 @@ pub async fn serve<F>(
             }
         }
     }
-    drop(listener);
+    drop(tcp);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()

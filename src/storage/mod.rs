@@ -32,7 +32,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// Which operation, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Get = 0,
     Set = 1,
     Delete = 2,

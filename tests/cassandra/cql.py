@@ -16,6 +16,7 @@ import argparse
 import logging
 import ssl
 import sys
+import time
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
@@ -55,6 +56,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds for connecting and for the statement")
     parser.add_argument("--header", action="store_true")
+    parser.add_argument("--retries", type=int, default=0,
+                        help="retry a failed statement this many times, 1 s apart")
     parser.add_argument("--tls-ca", help="PEM CA: connect with TLS, verify the node against it")
     parser.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM client key")
@@ -80,7 +83,14 @@ def main():
     try:
         session = cluster.connect()
         for statement in args.statements:
-            result = session.execute(statement)
+            for attempt in range(args.retries + 1):
+                try:
+                    result = session.execute(statement)
+                    break
+                except Exception:  # retried as a whole: the caller asked for it
+                    if attempt == args.retries:
+                        raise
+                    time.sleep(1)
             if args.header and result.column_names:
                 print("\t".join(result.column_names))
             for row in result:

@@ -14,7 +14,10 @@
 #   ctl.sh cql [--node N] "<statement>" ...
 #                         run statements in order on one session against
 #                         node N (default 1), with the Python driver; prints
-#                         the rows
+#                         the rows. With a data centre down, the default
+#                         superuser cannot log in (its role is read at
+#                         QUORUM over all data centres): add --user U
+#                         --password P of another role (read at LOCAL_QUORUM)
 #   ctl.sh stop-node N    kill -9 node N
 #   ctl.sh start-node N   bring node N back
 #   ctl.sh wipe           down, then delete all data (keeps the downloads)
@@ -344,6 +347,10 @@ jvm_module_flags() {
 start_node() {
     local i=$1 dir server jamm
     node_up "$i" && return
+    # Someone else's node (another checkout's, a left-over) on this address
+    # would answer in this one's place, and `stop` could not take it down.
+    ! port_open "$(address "$i")" "$NATIVE_PORT" ||
+        die 1 "$(address "$i"):$NATIVE_PORT is already taken by a process this state ($STATE) did not start; stop it, or use another KASK_CASSANDRA_NET"
     dir=$(node_dir "$i")
     server=$(server_dir)
     jamm=$(ls "$server"/lib/jamm-*.jar | head -n 1)
@@ -382,12 +389,28 @@ cql_tls_args() {
 
 # Waits until node $1 answers a real query; $2 is the deadline (epoch s).
 wait_ready() {
-    local i=$1 deadline=$2 dir addr
+    local i=$1 deadline=$2 dir addr restarts=0
     dir=$(node_dir "$i")
     addr=$(address "$i")
     # shellcheck disable=SC2046
     until "$PY" "$HERE/cql.py" --host "$addr" --port "$NATIVE_PORT" --timeout 5 $(cql_tls_args) \
         "SELECT release_version FROM system.local" >/dev/null 2>"$dir/probe.err"; do
+        # The node answered, but the superuser's login (read at QUORUM over
+        # every data centre) failed because another data centre is down:
+        # the node itself is up.
+        ! grep -q 'Unable to perform authentication: Cannot achieve consistency level' "$dir/probe.err" || break
+        # Started together, a node may look for its seed before the seed
+        # listens (a slow JVM start on a busy machine; the ring delay is
+        # short): it gives up at once. Start it again; the seed is there now.
+        if gone "$(<"$dir/node.pid")" && ((restarts < 2)) &&
+            awk '/^--- ctl.sh: starting node/ {f = 0} /RuntimeException: Unable to gossip with any peers/ {f = 1}
+                END {exit !f}' "$dir/node.log"; then
+            restarts=$((restarts + 1))
+            log "node $i found no seed to gossip with; starting it again"
+            start_node "$i"
+            deadline=$((SECONDS + UP_TIMEOUT))
+            continue
+        fi
         ! gone "$(<"$dir/node.pid")" || {
             tail -n 20 "$dir/node.log" >&2
             die 1 "node $i exited; see $dir/node.log"
@@ -405,7 +428,10 @@ wait_ready() {
 # them may be down: system_auth is RF 1 by default, and the default
 # superuser's row is read at QUORUM. On one session (the login is checked
 # once, while the row is still where it was), system_auth is replicated to
-# every node and the row rewritten at ALL, so no repair is needed.
+# every node and the row rewritten at ALL, so no repair is needed. The
+# write is retried on that session: until every node has the new schema it
+# can fail, and a new login could not succeed any more (QUORUM of the new
+# replicas, most of which do not have the row yet).
 replicate_auth() {
     local n=$1 i replication="" entry
     ((n > 1)) && [[ ! -f $STATE/auth-replicated ]] || return 0
@@ -419,7 +445,7 @@ replicate_auth() {
             "SELECT salted_hash FROM system_auth.roles WHERE role = 'cassandra'" 2>/dev/null) || continue
         [[ -n $hash ]] || continue
         # shellcheck disable=SC2046
-        "$PY" "$HERE/cql.py" --host "$(address "$i")" --port "$NATIVE_PORT" --consistency ALL $(cql_tls_args) \
+        "$PY" "$HERE/cql.py" --host "$(address "$i")" --port "$NATIVE_PORT" --consistency ALL --retries 20 $(cql_tls_args) \
             "ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy'$replication}" \
             "INSERT INTO system_auth.roles (role, can_login, is_superuser, member_of, salted_hash) VALUES ('cassandra', true, true, null, '$hash')" \
             >/dev/null 2>&1 || continue

@@ -280,6 +280,49 @@ pub fn cql(statement: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs one CQL statement logged in as `user`; the caller judges the result.
+pub fn cql_as(user: &str, password: &str, statement: &str) -> std::process::Output {
+    std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cassandra/ctl.sh"
+    ))
+    .args(["cql", "--user", user, "--password", password, statement])
+    .output()
+    .expect("run ctl.sh cql")
+}
+
+/// The password of the least-privilege role the storage tests run kask as
+/// (`kask --print-schema` prints a placeholder in its place).
+pub const KASK_ROLE_PASSWORD: &str = "kask-test-password";
+
+/// `kask --print-schema` for `keyspace` and `replication` (DC:RF,...): the
+/// keyspace, the table and the `kask` role with its grants, the role's
+/// password placeholder filled in with [`KASK_ROLE_PASSWORD`].
+pub fn schema_statements(keyspace: &str, replication: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        format!("cassandra:\n  keyspace: {keyspace}\n  table: values\n  authentication:\n    username: kask\n    password: secret\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
+        .args(["--print-schema", "--replication", replication, "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains("secret"),
+        "--print-schema printed the password: {text}"
+    );
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.replace("'<password>'", &format!("'{KASK_ROLE_PASSWORD}'")))
+        .collect()
+}
+
 /// The keyspace and table of the storage tests, created from
 /// `kask --print-schema` (so that its output is tested against the real
 /// Cassandra too).
@@ -299,39 +342,114 @@ pub fn ensure_schema(keyspace: &str) {
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .expect("lock the schema set-up");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.yaml");
-    std::fs::write(
-        &path,
-        format!("cassandra:\n  keyspace: {keyspace}\n  table: values\n"),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
-        .args([
-            "--print-schema",
-            "--replication",
-            "datacenter1:1",
-            "--config",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    for stmt in String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        cql(stmt);
+    for stmt in schema_statements(keyspace, "datacenter1:1") {
+        cql(&stmt);
     }
     done.push(keyspace.to_string());
 }
 
+/// The native protocol version the storage tests ask for
+/// (`KASK_TEST_PROTOCOL`, 4 or 5), or `None` to let kask negotiate.
+pub fn test_protocol() -> Option<u8> {
+    std::env::var("KASK_TEST_PROTOCOL")
+        .ok()
+        .map(|v| v.parse().expect("KASK_TEST_PROTOCOL is 4 or 5"))
+}
+
 /// A config for the local Cassandra; `extra` is appended at top level.
 pub fn cassandra_config(port: u16, keyspace: &str, extra: &str) -> String {
+    let protocol = test_protocol()
+        .map(|v| format!("  protocol_version: {v}\n"))
+        .unwrap_or_default();
     format!(
         "---\nservice_name: kask-test\nbase_uri: sessions/v1\nlisten_address: 127.0.0.1\nlisten_port: {port}\nlog_level: info\n\
-         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: cassandra\n    password: cassandra\n{extra}",
+         cassandra:\n  hosts:\n  - {host}\n  port: 9042\n  keyspace: {keyspace}\n  table: values\n  local_dc: datacenter1\n  query_timeout_ms: 2000\n  connect_timeout_ms: 2000\n  authentication:\n    username: kask\n    password: {KASK_ROLE_PASSWORD}\n{protocol}{extra}",
         host = cassandra_host()
     )
+}
+
+/// A Cassandra cluster of a test's own: tests/cassandra/ctl.sh with its
+/// state in `.state/<name>` and its loopback network `own_net(offset)`.
+/// `settings` (KASK_CASSANDRA_TOPOLOGY, _TLS, ...) go to `up`; the other
+/// verbs read them from the cluster's state.
+pub struct OwnCluster {
+    pub state: std::path::PathBuf,
+    pub net: String,
+    settings: Vec<(String, String)>,
+}
+
+impl OwnCluster {
+    pub fn new(name: &str, offset: u8, settings: &[(&str, &str)]) -> OwnCluster {
+        OwnCluster {
+            state: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".state")
+                .join(name),
+            net: own_net(offset),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The address of node `node`.
+    pub fn addr(&self, node: u8) -> String {
+        format!("{}.{node}", self.net)
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/cassandra/ctl.sh"
+        ));
+        c.args(args)
+            .env("KASK_CASSANDRA_NET", &self.net)
+            .env("KASK_CASSANDRA_STATE", &self.state);
+        if args.first() == Some(&"up") {
+            c.envs(self.settings.iter().map(|(k, v)| (k, v)));
+        }
+        c
+    }
+
+    /// Runs ctl.sh; a failure fails the test (never skips it) with what
+    /// ctl.sh said, e.g. which prerequisite is missing.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        let out = self
+            .command(args)
+            .output()
+            .expect("run tests/cassandra/ctl.sh");
+        assert!(
+            out.status.success(),
+            "FAIL (not skipped): ctl.sh {args:?} ({}) exited {}: {}{}",
+            self.state.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs ctl.sh expecting it to fail; returns what it wrote to stderr.
+    pub fn ctl_fails(&self, args: &[&str]) -> String {
+        let out = self
+            .command(args)
+            .output()
+            .expect("run tests/cassandra/ctl.sh");
+        assert!(!out.status.success(), "ctl.sh {args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// A guard that takes the cluster down when dropped, however the test
+    /// ends.
+    pub fn down_on_drop(&self) -> DownOnDrop {
+        DownOnDrop(self.command(&["down"]))
+    }
+}
+
+pub struct DownOnDrop(std::process::Command);
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.status();
+    }
 }

@@ -10,13 +10,15 @@ require 'hocon/config_factory'
 require 'rspec-puppet'
 require 'yaml'
 require 'securerandom'
+require 'tmpdir'
 
 REPO_ROOT = File.expand_path('../..', __dir__)
 SAMPLES_DIR = File.join(REPO_ROOT, 'hiera-samples')
 
-# Hand-written Debian 12 facts (no facterdb here). `fqdn` and `kask_sample`
-# are overridden per example through `debian12_facts`.
-def debian12_facts(fqdn: 'kask-test.example.test', sample: 'none', site: nil, extra: {})
+# Hand-written Debian 12 facts (no facterdb here). `fqdn`, `ip`, `site` (as
+# Wikimedia's manifests set it) and `kask_sample` are overridden per example
+# through `debian12_facts`.
+def debian12_facts(fqdn: 'kask-test.example.test', sample: 'none', site: nil, ip: '192.0.2.10', extra: {})
   hostname, domain = fqdn.split('.', 2)
   facts = {
     'kernel' => 'Linux',
@@ -42,11 +44,13 @@ def debian12_facts(fqdn: 'kask-test.example.test', sample: 'none', site: nil, ex
       'fqdn' => fqdn,
       'hostname' => hostname,
       'domain' => domain,
-      'ip' => '192.0.2.10',
+      'ip' => ip,
+      'primary' => 'eth0',
     },
+    'ipaddress' => ip,
     'kask_sample' => sample,
   }
-  facts['kask_site'] = site if site
+  facts['site'] = site if site
   facts.merge(extra)
 end
 
@@ -72,7 +76,9 @@ def fresh_compile_fact
 end
 
 RSpec.configure do |c|
-  c.module_path = [File.join(REPO_ROOT, 'puppet', 'modules'), '/usr/share/puppet/modules'].join(':')
+  # The drop-in modules, then the stand-ins of operations/puppet's.
+  c.module_path = [File.join(REPO_ROOT, 'puppet', 'modules'), File.join(REPO_ROOT, 'puppet', 'standalone'),
+                   '/usr/share/puppet/modules'].join(':')
   c.manifest_dir = File.join(__dir__, 'manifests')
   c.hiera_config = File.join(SAMPLES_DIR, 'hiera.yaml')
   c.default_facts = debian12_facts
@@ -90,4 +96,28 @@ end
 # Messages logged while compiling, as strings.
 def logged
   @logs.map(&:message)
+end
+
+# A Hiera configuration made of the given layers, highest first: each is a
+# file under hiera-samples/ (relative path), or a Hash written to a file of
+# its own. `edit` may change a parsed layer before it is written (say, to
+# drop a key of a real fixture). Returns the path of its hiera.yaml.
+def layered_hiera(*layers, edit: {})
+  dir = Dir.mktmpdir('kask-hiera-')
+  paths = layers.each_with_index.map do |layer, i|
+    data = layer.is_a?(Hash) ? layer : YAML.safe_load(File.read(File.join(SAMPLES_DIR, layer)))
+    edit[layer]&.call(data)
+    name = "layer#{i}.yaml"
+    File.write(File.join(dir, name), data.to_yaml)
+    name
+  end
+  config = { 'version' => 5, 'defaults' => { 'datadir' => dir, 'data_hash' => 'yaml_data' },
+             'hierarchy' => [{ 'name' => 'layers', 'paths' => paths }] }
+  File.write(File.join(dir, 'hiera.yaml'), config.to_yaml)
+  File.join(dir, 'hiera.yaml')
+end
+
+# cassandra.yaml of an instance, parsed.
+def cassandra_yaml(catalogue, config_dir)
+  YAML.safe_load(file_content(catalogue, "#{config_dir}/cassandra.yaml"))
 end

@@ -5,30 +5,20 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cdrs_tokio::authenticators::StaticPasswordAuthenticatorProvider;
-use cdrs_tokio::cluster::connection_pool::ConnectionPoolConfigBuilder;
-use cdrs_tokio::cluster::session::{Session, SessionBuilder, TcpSessionBuilder};
-use cdrs_tokio::cluster::{NodeAddress, NodeTcpConfigBuilder, TcpConnectionManager};
 use cdrs_tokio::consistency::Consistency;
 use cdrs_tokio::frame::message_response::ResponseBody;
 use cdrs_tokio::frame::Version;
-use cdrs_tokio::load_balancing::node_distance_evaluator::TopologyAwareNodeDistanceEvaluator;
-use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
 use cdrs_tokio::query::{PreparedQuery, QueryValues};
-use cdrs_tokio::retry::ExponentialReconnectionPolicy;
 use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
-use cdrs_tokio::transport::TransportTcp;
 use cdrs_tokio::types::blob::Blob;
 use cdrs_tokio::types::value::Value;
 use cdrs_tokio::types::ByIndex;
-
-type Lb = TopologyAwareLoadBalancingStrategy<TransportTcp, TcpConnectionManager>;
-type TcpSession = Session<TransportTcp, TcpConnectionManager, Lb>;
+use kask::storage::cassandra::session::{self, Session};
 
 /// The service's timeouts in the bench config (`query_timeout_ms`,
 /// `connect_timeout_ms`): every statement is bounded the same way.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(2000);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
+const CONNECT_TIMEOUT_MS: u64 = 2000;
 
 /// The size of every value written, as in the HTTP cases.
 pub const VALUE_BYTES: usize = 1024;
@@ -45,7 +35,7 @@ struct Settings {
 }
 
 struct Ceiling {
-    session: TcpSession,
+    session: Session,
     get: PreparedQuery,
     set: PreparedQuery,
     ttl: i32,
@@ -136,40 +126,28 @@ fn error(line: &str) -> serde_json::Value {
     serde_json::json!({ "error": format!("bad command {line:?}") })
 }
 
-/// The session exactly as src/storage/cassandra.rs `build` makes it for a
-/// plain-TCP cluster with a local DC and password authentication.
+/// The service's session, built by the service's own function
+/// (`kask::storage::cassandra::session::connect`) from a kask configuration
+/// with these settings: plain TCP, a local DC, password authentication,
+/// protocol v5 (what kask negotiates with Cassandra 4.1).
 async fn connect(s: &Settings) -> Result<Ceiling, String> {
-    let node = NodeTcpConfigBuilder::new()
-        .with_contact_points(vec![NodeAddress::from(format!("{}:{}", s.host, s.port))])
-        .with_authenticator_provider(Arc::new(StaticPasswordAuthenticatorProvider::new(
-            &s.user,
-            &s.password,
-        )))
-        .with_version(Version::V3)
-        .build()
+    let yaml = format!(
+        "cassandra:\n  hosts: [{host:?}]\n  port: {port}\n  keyspace: {ks:?}\n  table: {table:?}\n  local_dc: {dc:?}\n  protocol_version: 5\n  connect_timeout_ms: {CONNECT_TIMEOUT_MS}\n  query_timeout_ms: {query}\n  authentication:\n    username: {user:?}\n    password: {password:?}\n",
+        host = s.host,
+        port = s.port,
+        ks = s.keyspace,
+        table = s.table,
+        dc = s.dc,
+        query = QUERY_TIMEOUT.as_millis(),
+        user = s.user,
+        password = s.password,
+    );
+    let cfg = kask::config::Config::parse(&yaml, std::path::Path::new("(driver ceiling)"))
+        .map_err(|e| e.to_string())?;
+    let session = session::connect(&cfg.store, None, Version::V5)
         .await
-        .map_err(|e| format!("contact point: {e}"))?;
-    let pool = ConnectionPoolConfigBuilder::new()
-        .with_connect_timeout(Some(CONNECT_TIMEOUT))
-        .with_heartbeat_interval(Duration::from_secs(10))
-        .build();
-    let reconnect = Arc::new(ExponentialReconnectionPolicy::new(
-        Duration::from_millis(200),
-        Duration::from_secs(10),
-        usize::MAX,
-    ));
-    let builder = TcpSessionBuilder::new(Lb::new(None, false), node)
-        .with_node_distance_evaluator(Box::new(TopologyAwareNodeDistanceEvaluator::new(
-            s.dc.clone(),
-        )))
-        .with_connection_pool_config(pool)
-        .with_reconnection_policy(reconnect)
-        .with_tcp_nodelay(true);
-    let session = tokio::time::timeout(CONNECT_TIMEOUT * 2, builder.build())
-        .await
-        .map_err(|_| "no session within 4 s (is Cassandra up? the credentials?)".to_string())?
         .map_err(|e| format!("session: {e}"))?;
-    let table = format!("\"{}\".\"{}\"", s.keyspace, s.table);
+    let table = cfg.store.table_name();
     let prepare = |cql: String| {
         let session = &session;
         async move {
@@ -215,7 +193,7 @@ impl Ceiling {
     /// an error or a missing row (the HTTP side would answer 404 or 500).
     async fn get(&self, key: &str) -> bool {
         let p = params(vec![Value::from(key)]);
-        let exec = self.session.exec_with_params(&self.get, &p);
+        let exec = self.session.exec(&self.get, &p);
         let Ok(Ok(envelope)) = tokio::time::timeout(QUERY_TIMEOUT, exec).await else {
             return false;
         };
@@ -241,7 +219,7 @@ impl Ceiling {
             Value::from(Blob::new(self.value.clone())),
             Value::from(self.ttl),
         ]);
-        let exec = self.session.exec_with_params(&self.set, &p);
+        let exec = self.session.exec(&self.set, &p);
         matches!(tokio::time::timeout(QUERY_TIMEOUT, exec).await, Ok(Ok(_)))
     }
 }

@@ -31,7 +31,7 @@ function kask::config_schema() >> Hash[String[1], Type] {
     'cassandra.local_dc'                     => String,
     'cassandra.query_timeout_ms'             => Integer[1],
     'cassandra.connect_timeout_ms'           => Integer[1],
-    'cassandra.protocol_version'             => Integer[3, 5],
+    'cassandra.protocol_version'             => Integer[4, 5],
     'cassandra.authentication'               => Hash[String[1], Data],
     'cassandra.authentication.username'      => String[1],
     'cassandra.authentication.password'      => String[1],

@@ -44,12 +44,12 @@
 #   Instances to declare: a hash of service name to the parameters of
 #   `kask::instance`.
 class kask (
-  String[1] $package_name,
-  String[1] $package_ensure,
-  Stdlib::Absolutepath $binary,
-  String[1] $group,
-  Enum['running', 'stopped', 'unmanaged'] $default_unit_ensure,
-  Hash[String[1], Hash[String[1], Any]] $instances,
+  String[1] $package_name = 'kask',
+  String[1] $package_ensure = 'installed',
+  Stdlib::Absolutepath $binary = '/usr/bin/kask',
+  String[1] $group = 'kask',
+  Enum['running', 'stopped', 'unmanaged'] $default_unit_ensure = 'stopped',
+  Hash[String[1], Hash[String[1], Any]] $instances = {},
 ) {
   contain kask::install
   contain kask::default_unit

@@ -7,24 +7,36 @@ describe 'profile::kask' do
 
   context 'without any service definitions in Hiera' do
     it { is_expected.to compile.with_all_deps }
-    it { is_expected.to contain_package('kask') }
+    it { is_expected.not_to contain_package('kask') }
+    it { is_expected.not_to contain_class('kask') }
     it { expect(catalogue.resources.map(&:type)).not_to include('Kask::Instance') }
   end
 
-  context 'when both keys are in Hiera' do
-    # two-instances.yaml has profile::kask::service_defs; add the Docker key
-    # through a fact-selected sample that has both: the native key wins.
+  context 'with the native key (two-instances sample)' do
     let(:facts) { debian12_facts(fqdn: 'x.kask.test', sample: 'two-instances') }
 
     it { is_expected.to contain_kask__instance('sessions') }
     it { is_expected.to contain_kask__instance('echostore') }
-    it { is_expected.not_to contain_kask__instance('mediawiki-services-kask') }
+    it { is_expected.to contain_package('kask').with_ensure('installed') }
   end
 
-  context 'with the Docker runner key only (deployment-prep)' do
+  context 'with the Docker runner key aliased by the project Hiera (deployment-prep)' do
     let(:facts) { debian12_facts(fqdn: 'x.kask.test', sample: 'deployment-prep') }
 
     it { is_expected.to contain_kask__instance('mediawiki-services-kask') }
+  end
+
+  context 'with the alias in Hiera but no Docker runner key (an empty string)' do
+    let(:hiera_config) { layered_hiera('deployment-prep/common.yaml') }
+
+    it { is_expected.to compile.with_all_deps }
+    it { is_expected.not_to contain_package('kask') }
+  end
+
+  context 'with a pinned package' do
+    let(:params) { { package_ensure: '1.0.0-1', service_defs: { 'sessions' => { 'config' => base_config } } } }
+
+    it { is_expected.to contain_package('kask').with_ensure('1.0.0-1') }
   end
 
   context 'with port disagreeing with listen_port' do

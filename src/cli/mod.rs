@@ -1,0 +1,275 @@
+//! The command line: what `kask` was asked to do, and the commands that
+//! are not the daemon (checking a configuration, printing the schema or the
+//! OpenAPI spec). Go-style single-dash long flags are accepted too
+//! (`-config FILE`), as the reference's operators type them.
+
+use std::path::{Path, PathBuf};
+
+mod schema;
+
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::daemon::{self, Exit};
+
+pub(crate) const USAGE: &str = "\
+kask — a drop-in Kask session store (HTTP key-value with TTL over Apache Cassandra)
+
+Usage:
+  kask [--config FILE]                  run the service
+  kask --check-config [FILE]            validate a configuration; no network
+  kask --print-schema [--config FILE] [--replication DC:RF[,DC:RF...]]
+                                        print the CQL that creates the keyspace, the table
+                                        and kask's least-privilege role
+  kask --print-openapi [--config FILE]  print the OpenAPI spec served at /openapi
+  kask --version | --help
+
+Options:
+  --config FILE, -config FILE  the YAML configuration (default: /etc/kask/config.yaml)
+  --replication LIST           data centres and replication factors for --print-schema
+                               (default: cassandra.local_dc, or datacenter1, with 3)
+
+Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 invalid configuration.
+Logs: the journal under systemd, else JSON lines on stdout; errors: one line on stderr.
+Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration.
+See kask(8).
+";
+
+/// Runs the command the arguments (after the program name) ask for.
+pub fn main<I: IntoIterator<Item = String>>(args: I) -> Exit {
+    let command = match parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kask: {e}\n(kask --help lists the options)");
+            return Exit::Usage;
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            Exit::Ok
+        }
+        Command::Version => {
+            println!("kask {}", env!("CARGO_PKG_VERSION"));
+            Exit::Ok
+        }
+        Command::Check { config } => match load(&config) {
+            Ok(c) => {
+                for w in crate::config::unknown_key_warnings(&c, &config) {
+                    eprintln!("kask: warning: {w}");
+                }
+                println!("kask: {}: configuration is valid", config.display());
+                Exit::Ok
+            }
+            Err(exit) => exit,
+        },
+        Command::PrintSchema {
+            config,
+            replication,
+        } => print_schema(config, replication),
+        Command::PrintOpenapi { config } => {
+            let cfg = match optional_config(config) {
+                Ok(c) => c,
+                Err(exit) => return exit,
+            };
+            let (doc, warning) =
+                crate::http::openapi::load(cfg.http.openapi_spec.as_deref(), &cfg.http.base_uri);
+            if let Some(w) = warning {
+                eprintln!("kask: warning: {w}");
+            }
+            print!("{}", String::from_utf8_lossy(&doc));
+            Exit::Ok
+        }
+        Command::Run { config } => daemon::run(&config),
+    }
+}
+
+/// Loads a configuration, printing the one-line error an operator needs.
+fn load(path: &Path) -> Result<Config, Exit> {
+    Config::load(path).map_err(|e| {
+        eprintln!("kask: {e}");
+        Exit::Config
+    })
+}
+
+/// The given file, or the default one if it exists, or built-in defaults.
+fn optional_config(path: Option<PathBuf>) -> Result<Config, Exit> {
+    match path {
+        Some(p) => load(&p),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => load(Path::new(DEFAULT_CONFIG_PATH)),
+        None => Ok(Config::parse("", Path::new("(defaults)")).expect("the defaults are valid")),
+    }
+}
+
+fn print_schema(config: Option<PathBuf>, replication: Option<String>) -> Exit {
+    let cfg = match optional_config(config) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let replication = match replication {
+        Some(r) => match schema::parse_replication(&r) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("kask: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => vec![(
+            cfg.store
+                .local_dc
+                .clone()
+                .unwrap_or_else(|| "datacenter1".into()),
+            3,
+        )],
+    };
+    print!("{}", schema::schema(&cfg.store, &replication));
+    Exit::Ok
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    Run {
+        config: PathBuf,
+    },
+    Check {
+        config: PathBuf,
+    },
+    PrintSchema {
+        config: Option<PathBuf>,
+        replication: Option<String>,
+    },
+    PrintOpenapi {
+        config: Option<PathBuf>,
+    },
+    Version,
+    Help,
+}
+
+/// Parses the arguments after the program name.
+pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut config: Option<PathBuf> = None;
+    let mut replication = None;
+    let mut mode: Option<&'static str> = None;
+    let mut positional: Option<PathBuf> = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // `--flag=value` and `-flag=value`
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with('-') => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let name = flag.trim_start_matches('-');
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{what} needs a value"))
+        };
+        match (flag.starts_with('-'), name) {
+            (true, "config" | "c") => config = Some(value("--config")?.into()),
+            (true, "replication") => replication = Some(value("--replication")?),
+            (true, "check-config") => set_mode(&mut mode, "check-config")?,
+            (true, "print-schema") => set_mode(&mut mode, "print-schema")?,
+            (true, "print-openapi") => set_mode(&mut mode, "print-openapi")?,
+            (true, "version" | "V") => return Ok(Command::Version),
+            (true, "help" | "h") => return Ok(Command::Help),
+            (true, _) => return Err(format!("unknown option {arg}")),
+            (false, _) if positional.is_none() && mode.is_some() => positional = Some(arg.into()),
+            (false, _) => return Err(format!("unexpected argument {arg:?}")),
+        }
+    }
+    if positional.is_some() && config.is_some() {
+        return Err(
+            "give the configuration file once, either as --config FILE or as the argument".into(),
+        );
+    }
+    let config = config.or(positional);
+    if replication.is_some() && mode != Some("print-schema") {
+        return Err("--replication goes with --print-schema".into());
+    }
+    let default = || PathBuf::from(DEFAULT_CONFIG_PATH);
+    Ok(match mode {
+        None => Command::Run {
+            config: config.unwrap_or_else(default),
+        },
+        Some("check-config") => Command::Check {
+            config: config.unwrap_or_else(default),
+        },
+        Some("print-schema") => Command::PrintSchema {
+            config,
+            replication,
+        },
+        Some(_) => Command::PrintOpenapi { config },
+    })
+}
+
+fn set_mode(mode: &mut Option<&'static str>, m: &'static str) -> Result<(), String> {
+    match mode {
+        Some(old) if *old != m => Err(format!("--{old} and --{m} cannot be combined")),
+        _ => {
+            *mode = Some(m);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn config_flag_spellings() {
+        for args in [
+            &["--config", "/x"][..],
+            &["-config", "/x"],
+            &["--config=/x"],
+            &["-config=/x"],
+        ] {
+            assert_eq!(
+                p(args),
+                Ok(Command::Run {
+                    config: "/x".into()
+                }),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            p(&[]),
+            Ok(Command::Run {
+                config: DEFAULT_CONFIG_PATH.into()
+            })
+        );
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(
+            p(&["--check-config", "/x"]),
+            Ok(Command::Check {
+                config: "/x".into()
+            })
+        );
+        assert_eq!(
+            p(&["--check-config", "--config", "/x"]),
+            Ok(Command::Check {
+                config: "/x".into()
+            })
+        );
+        assert_eq!(
+            p(&["--print-schema", "--config", "/x", "--replication", "a:3"]),
+            Ok(Command::PrintSchema {
+                config: Some("/x".into()),
+                replication: Some("a:3".into())
+            })
+        );
+        assert_eq!(p(&["--version"]), Ok(Command::Version));
+        assert_eq!(p(&["-h"]), Ok(Command::Help));
+        assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["stray"]).is_err());
+        assert!(p(&["--config"]).is_err());
+        assert!(p(&["--check-config", "--print-schema"]).is_err());
+    }
+}
