@@ -156,6 +156,17 @@ if grep -q 'CREATE TABLE IF NOT EXISTS "kask"."values" (key text PRIMARY KEY, va
 else
     fail "schema.cql: $(cat "$root/usr/share/kask/schema.cql")"
 fi
+# kask's least-privilege role, as kask(8) and systemd.md say: the password a
+# placeholder for the operator to fill in, only SELECT and MODIFY granted.
+if grep -qx "CREATE ROLE IF NOT EXISTS \"kask\" WITH PASSWORD = '<password>' AND LOGIN = true;" \
+        "$root/usr/share/kask/schema.cql" \
+    && [ "$(grep -c '^GRANT ' "$root/usr/share/kask/schema.cql")" = 2 ] \
+    && grep -qx 'GRANT SELECT ON TABLE "kask"."values" TO "kask";' "$root/usr/share/kask/schema.cql" \
+    && grep -qx 'GRANT MODIFY ON TABLE "kask"."values" TO "kask";' "$root/usr/share/kask/schema.cql"; then
+    pass "schema.cql creates the role kask (password placeholder) with SELECT and MODIFY only"
+else
+    fail "schema.cql's role: $(grep -E '^(CREATE ROLE|GRANT)' "$root/usr/share/kask/schema.cql")"
+fi
 if grep -q '^openapi: 3' "$root/usr/share/kask/openapi.yaml" \
     && grep -q '/v1/{key}' "$root/usr/share/kask/openapi.yaml"; then
     pass "openapi.yaml is OpenAPI 3 with the default base URI rendered"
