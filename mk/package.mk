@@ -13,7 +13,7 @@
 #                            (needs root and `make cassandra-up`)
 
 APT_PACKAGES += debhelper dpkg-dev fakeroot lintian systemd systemd-container \
-	mmdebstrap util-linux procps rsync python3 libsystemd-dev pkg-config
+	mmdebstrap util-linux procps iproute2 rsync python3 libsystemd-dev pkg-config git xz-utils
 TEST_TARGETS += test-package
 CLEAN_TARGETS += clean-package
 
