@@ -3,7 +3,8 @@
 # directories (so that the build path differs) with a fresh CARGO_TARGET_DIR
 # each, at two different times, and compare the .deb files byte for byte.
 # When they differ, say which members differ and how. Slow (two full
-# release builds): not part of `make test`.
+# release builds): not part of `make test`. Leave the tree alone meanwhile
+# (or run it in a clone): a change between the builds voids the check.
 #
 # Usage: tests/package/reproducible.sh   (through make: KASK_DEB_VERSION)
 set -uo pipefail
@@ -13,6 +14,14 @@ version=${KASK_DEB_VERSION:?run me through make deb-reproducible}
 arch=$(dpkg --print-architecture)
 base=$top/.state/repro
 deb=kask_${version}_$arch.deb
+
+# The sources both builds read: every file git knows, with its contents. A
+# tree edited while the check runs (it takes two full builds) voids it.
+sources() {
+    git ls-files -z --cached --others --exclude-standard | LC_ALL=C sort -z \
+        | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -c1-16
+}
+before=$(sources)
 
 rm -rf "$base"
 for run in first second-build; do
@@ -24,6 +33,11 @@ for run in first second-build; do
     fi
     echo "reproducible: $run build took $((SECONDS - started)) s"
 done
+
+if [ "$(sources)" != "$before" ]; then
+    echo "reproducible: FAIL: the working tree changed between the builds; no verdict (rerun on a tree left alone)"
+    exit 1
+fi
 
 a=$base/first/dist/$deb
 b=$base/second-build/dist/$deb
