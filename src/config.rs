@@ -57,6 +57,21 @@ pub const MAX_MAX_VALUE_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 10;
 /// Upper bound for `shutdown_grace_seconds`.
 pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 3600;
+/// `idle_timeout_seconds` (extension): how long a connection may sit idle
+/// between requests, or take to send a request's headers (or a TLS
+/// handshake); one timer in the HTTP library.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u64 = 30;
+/// `body_timeout_seconds` (extension): how long a client may take to send
+/// a request body.
+pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 60;
+/// Upper bound for both timeouts.
+pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
+/// `max_connections` (extension): connections served at once; more are
+/// answered 503 and closed. Below the units' `LimitNOFILE` (65536), with
+/// room for Cassandra's connections and the journal.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+/// Upper bound for `max_connections`.
+pub const MAX_MAX_CONNECTIONS: u64 = 1_000_000;
 /// The longest keyspace or table name Cassandra accepts.
 pub const MAX_CQL_IDENTIFIER_LEN: usize = 48;
 
@@ -73,6 +88,9 @@ pub const KEYS: &[&str] = &[
     "openapi_spec",
     "max_value_bytes",
     "shutdown_grace_seconds",
+    "idle_timeout_seconds",
+    "body_timeout_seconds",
+    "max_connections",
     "tls",
     "tls.cert",
     "tls.key",
@@ -125,6 +143,16 @@ pub struct HttpConfig {
     pub max_value_bytes: u64,
     pub openapi_spec: Option<PathBuf>,
     pub shutdown_grace: Duration,
+    pub limits: Limits,
+}
+
+/// What one client may hold (extensions `idle_timeout_seconds`,
+/// `body_timeout_seconds`, `max_connections`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
 }
 
 /// Server-side TLS (`tls.*`).
@@ -314,6 +342,7 @@ impl Config {
                     max_value_bytes,
                     openapi_spec,
                     shutdown_grace,
+                    limits,
                 },
             store:
                 StoreConfig {
@@ -343,6 +372,18 @@ impl Config {
             (
                 "shutdown_grace_seconds",
                 *shutdown_grace != h.shutdown_grace,
+            ),
+            (
+                "idle_timeout_seconds",
+                limits.idle_timeout != h.limits.idle_timeout,
+            ),
+            (
+                "body_timeout_seconds",
+                limits.body_timeout != h.limits.body_timeout,
+            ),
+            (
+                "max_connections",
+                limits.max_connections != h.limits.max_connections,
             ),
             ("cassandra.hosts", *hosts != s.hosts),
             ("cassandra.port", *port != s.port),
@@ -486,6 +527,9 @@ struct Document<F: Files> {
     cassandra: CassandraSection<F>,
     max_value_bytes: MaxValueBytes,
     shutdown_grace_seconds: ShutdownGrace,
+    idle_timeout_seconds: Seconds<IdleTimeout>,
+    body_timeout_seconds: Seconds<BodyTimeout>,
+    max_connections: MaxConnections,
 }
 
 #[derive(Deserialize, Default)]
@@ -521,6 +565,11 @@ impl<F: Files> Document<F> {
                 max_value_bytes: self.max_value_bytes.0,
                 openapi_spec: self.openapi_spec.0.map(PathBuf::from),
                 shutdown_grace: self.shutdown_grace_seconds.0,
+                limits: Limits {
+                    idle_timeout: self.idle_timeout_seconds.duration,
+                    body_timeout: self.body_timeout_seconds.duration,
+                    max_connections: self.max_connections.0 as usize,
+                },
             },
             store: StoreConfig {
                 hosts: c.hosts.0,
@@ -740,6 +789,65 @@ setting!(ShutdownGrace, int, |n| match u64::try_from(n) {
     _ => Err(format!(
         "{n} is out of range (0-{MAX_SHUTDOWN_GRACE_SECONDS})"
     )),
+});
+
+/// A timeout in whole seconds, 1 to [`MAX_TIMEOUT_SECONDS`]; `K` gives
+/// its default.
+struct Seconds<K> {
+    duration: Duration,
+    kind: std::marker::PhantomData<K>,
+}
+
+trait DefaultSeconds {
+    const SECONDS: u64;
+}
+
+struct IdleTimeout;
+impl DefaultSeconds for IdleTimeout {
+    const SECONDS: u64 = DEFAULT_IDLE_TIMEOUT_SECONDS;
+}
+
+struct BodyTimeout;
+impl DefaultSeconds for BodyTimeout {
+    const SECONDS: u64 = DEFAULT_BODY_TIMEOUT_SECONDS;
+}
+
+impl<K: DefaultSeconds> Default for Seconds<K> {
+    fn default() -> Self {
+        Seconds::new(K::SECONDS)
+    }
+}
+
+impl<K> Seconds<K> {
+    fn new(n: u64) -> Self {
+        Seconds {
+            duration: Duration::from_secs(n),
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, K: DefaultSeconds> Deserialize<'de> for Seconds<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        int(d, |n| match u64::try_from(n) {
+            Ok(n @ 1..=MAX_TIMEOUT_SECONDS) => Ok(Seconds::new(n)),
+            _ => Err(format!("{n} is out of range (1-{MAX_TIMEOUT_SECONDS})")),
+        })
+    }
+}
+
+/// `max_connections`.
+struct MaxConnections(u64);
+
+impl Default for MaxConnections {
+    fn default() -> Self {
+        MaxConnections(DEFAULT_MAX_CONNECTIONS)
+    }
+}
+
+setting!(MaxConnections, int, |n| match u64::try_from(n) {
+    Ok(n @ 1..=MAX_MAX_CONNECTIONS) => Ok(MaxConnections(n)),
+    _ => Err(format!("{n} is out of range (1-{MAX_MAX_CONNECTIONS})")),
 });
 
 /// A string whose empty value means "not set" (`openapi_spec`,

@@ -58,6 +58,13 @@ const HOT_PAIRS: [(&str, u16); 5] = [
     ("GET", 500),
 ];
 
+/// Methods counted under their own `method` label value; any other is
+/// counted as `other`, so that made-up methods cannot grow `/metrics`
+/// (the reference labels each distinct method).
+const METHODS: [&str; 9] = [
+    "GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+];
+
 impl HttpMetrics {
     pub fn observe(&self, method: &str, code: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
@@ -70,6 +77,10 @@ impl HttpMetrics {
             hist.observe(seconds);
             return;
         }
+        let method = METHODS
+            .iter()
+            .find(|&&m| m == method)
+            .map_or("other", |m| m);
         let (count, hist) = self.series(method, &code.to_string());
         count.inc();
         hist.observe(seconds);

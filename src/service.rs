@@ -42,5 +42,12 @@ pub async fn run<S: Store>(
     log::info!("{serving}");
     systemd::ready(&serving);
     let routes = http::routes::routes(app);
-    server::serve(listener, routes, shutdown, config.http.shutdown_grace).await;
+    server::serve(
+        listener,
+        routes,
+        shutdown,
+        config.http.shutdown_grace,
+        config.http.limits,
+    )
+    .await;
 }

@@ -171,6 +171,26 @@ fn type_errors_name_key_and_line() {
         "cassandra.protocol_version: 3 is no longer supported (it was for Cassandra 2.1)"
     ));
     assert!(error("max_value_bytes: 0\n").contains("max_value_bytes: 0 is out of range"));
+    assert!(error("idle_timeout_seconds: 0\n")
+        .contains("idle_timeout_seconds: 0 is out of range (1-3600)"));
+    assert!(error("body_timeout_seconds: 3601\n")
+        .contains("body_timeout_seconds: 3601 is out of range (1-3600)"));
+    assert!(error("max_connections: 0\n").contains("max_connections: 0 is out of range"));
+}
+
+#[test]
+fn connection_limits_and_their_defaults() {
+    let d = parse("").unwrap().http.limits;
+    assert_eq!(d.idle_timeout, Duration::from_secs(30));
+    assert_eq!(d.body_timeout, Duration::from_secs(60));
+    assert_eq!(d.max_connections, 10_000);
+    let c = parse("idle_timeout_seconds: 5\nbody_timeout_seconds: 7\nmax_connections: 100\n")
+        .unwrap()
+        .http
+        .limits;
+    assert_eq!(c.idle_timeout, Duration::from_secs(5));
+    assert_eq!(c.body_timeout, Duration::from_secs(7));
+    assert_eq!(c.max_connections, 100);
 }
 
 #[test]
@@ -229,6 +249,9 @@ log_level: debug
 openapi_spec: /etc/kask/openapi.yaml
 max_value_bytes: 1024
 shutdown_grace_seconds: 3
+idle_timeout_seconds: 5
+body_timeout_seconds: 7
+max_connections: 100
 tls:
   cert: /etc/kask/cert.pem
   key: /etc/kask/key.pem
@@ -297,6 +320,9 @@ fn every_key_is_read_and_listed_in_keys() {
             "max_value_bytes",
             "openapi_spec",
             "shutdown_grace_seconds",
+            "idle_timeout_seconds",
+            "body_timeout_seconds",
+            "max_connections",
             "cassandra.hosts",
             "cassandra.port",
             "cassandra.keyspace",
@@ -470,7 +496,7 @@ fn puppet_integer_ranges_and_the_daemon_agree() {
             .into_iter()
             .find(|&n| daemon_accepts(key, n))
             .unwrap();
-        let hi = [65_535, 630_720_000, 268_435_456, 3600, 5]
+        let hi = [65_535, 630_720_000, 268_435_456, 3600, 5, 1_000_000]
             .into_iter()
             .filter(|&n| daemon_accepts(key, n) && !daemon_accepts(key, n + 1))
             .max();

@@ -4,54 +4,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
+use common::memory::{start, Server};
 use common::*;
-use kask::config::Config;
-use kask::http::server::Listener;
-use kask::metrics::Metrics;
-use kask::storage::memory::MemoryStore;
-
-struct Server {
-    addr: SocketAddr,
-    store: Arc<MemoryStore>,
-    _rt: tokio::runtime::Runtime,
-}
-
-/// kask's front door, as the daemon runs it, with the in-memory store.
-fn start(yaml: &str) -> Server {
-    let cfg = Config::parse(yaml, std::path::Path::new("test.yaml")).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = Arc::new(MemoryStore::new());
-    let tcp = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let service = {
-        let store = store.clone();
-        async move {
-            kask::run(
-                &cfg,
-                store,
-                Arc::new(Metrics::new()),
-                Listener::new(tcp, None),
-                std::future::pending(),
-            )
-            .await
-        }
-    };
-    rt.spawn(service);
-    Server {
-        addr,
-        store,
-        _rt: rt,
-    }
-}
 
 fn sessions() -> Server {
     start("base_uri: sessions/v1\nmax_value_bytes: 1024\n")

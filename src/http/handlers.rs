@@ -85,9 +85,14 @@ pub async fn post<S: Store>(
         log::info!(request_id = req.request_id; "POST {}: value of {} bytes refused (max_value_bytes is {max})", req.path, content_length.unwrap_or(0));
         return Problem::PayloadTooLarge.response(&req.instance());
     }
-    let value = match read_body(body, content_length, max).await {
-        Ok(v) => v,
-        Err(p) => return p.response(&req.instance()),
+    let read = tokio::time::timeout(app.body_timeout, read_body(body, content_length, max));
+    let value = match read.await {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => return p.response(&req.instance()),
+        Err(_) => {
+            log::info!(request_id = req.request_id; "POST {}: body not received within {} s (body_timeout_seconds)", req.path, app.body_timeout.as_secs());
+            return plain(StatusCode::REQUEST_TIMEOUT, "408 Request Timeout");
+        }
     };
     if value.is_empty() {
         log::info!(request_id = req.request_id; "POST {}: empty body refused", &req.instance());

@@ -6,6 +6,7 @@ pub(crate) mod openapi;
 pub(crate) mod problem;
 pub(crate) mod routes;
 pub mod server;
+mod wire;
 
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub(crate) struct App<S> {
     pub store: S,
     pub base_uri: String,
     pub max_value_bytes: u64,
+    /// How long a client may take to send a body.
+    pub body_timeout: std::time::Duration,
     pub metrics: HttpMetrics,
     /// The whole registry, for `/metrics`.
     pub registry: Arc<Metrics>,
@@ -33,6 +36,7 @@ impl<S> App<S> {
             store,
             base_uri: cfg.base_uri.clone(),
             max_value_bytes: cfg.max_value_bytes,
+            body_timeout: cfg.limits.body_timeout,
             metrics: metrics.http.clone(),
             registry: metrics,
             healthz: healthz_body(&BuildInfo::current()),

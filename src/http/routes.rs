@@ -52,16 +52,8 @@ pub(crate) fn routes<S: Store>(
                 rest(&app, path.as_str(), &method, query.as_deref())
             },
         );
-    keys.or(rest)
-        .unify()
-        // Only request_id() rejects a request that reaches its route.
-        .recover(|_| async {
-            Ok::<_, Infallible>(handlers::plain(
-                StatusCode::BAD_REQUEST,
-                "400 Bad Request\n",
-            ))
-        })
-        .unify()
+    // `rest` answers whatever `keys` does not take: nothing is rejected.
+    keys.or(rest).unify()
 }
 
 /// Everything outside the base URI: its redirect, the three fixed paths, and
@@ -103,11 +95,13 @@ fn query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clo
         .unify()
 }
 
-/// `X-Request-ID`, read on every route. A value warp cannot read as a
-/// string (bytes outside visible ASCII) rejects the request, which becomes
-/// a plain 400 ([`routes`]'s `recover`).
-fn request_id() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Copy {
-    warp::header::optional::<String>("x-request-id")
+/// `X-Request-ID`, read on every route. Any bytes are accepted, as the
+/// reference accepts them; those that are not UTF-8 are logged as U+FFFD.
+fn request_id() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::header::value("x-request-id")
+        .map(|v: HeaderValue| Some(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .or(warp::any().map(|| None))
+        .unify()
 }
 
 /// The key API: the key parsed once, then the method's handler; counted and

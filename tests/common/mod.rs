@@ -2,6 +2,8 @@
 //! status, headers and body bytes exactly as sent) and helpers.
 #![allow(dead_code)]
 
+pub mod memory;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
