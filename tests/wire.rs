@@ -128,6 +128,16 @@ fn malformed_and_odd_requests_table() {
             Exactly(go_error("400 Bad Request")),
         ),
         (
+            "a broken escape, as Go: plain 400 and close",
+            b"GET /sessions/v1/bad%zzescape HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Exactly(go_error("400 Bad Request")),
+        ),
+        (
+            "a broken escape outside the base URI",
+            b"GET /x%4 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Exactly(go_error("400 Bad Request")),
+        ),
+        (
             "non-ASCII X-Request-ID on /healthz",
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: caf\xc3\xa9\r\n\r\n".to_vec(),
             Status("HTTP/1.1 200 OK"),
@@ -164,6 +174,52 @@ fn malformed_and_odd_requests_table() {
     }
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a request panicked");
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Paths with `//`, `.` or `..` segments: Go's ServeMux answers 301 to the
+/// cleaned path (query kept; a body only for GET and HEAD).
+#[test]
+fn unclean_paths_redirect_to_the_clean_one() {
+    let s = sessions("");
+    for (target, location) in [
+        ("/sessions//v1/cat", "/sessions/v1/cat"),
+        ("/sessions/v1/./cat", "/sessions/v1/cat"),
+        ("/sessions/x/../v1/cat?q=1", "/sessions/v1/cat?q=1"),
+        ("/sessions/v1/a%2F%2Fb", "/sessions/v1/a/b"),
+        ("//healthz", "/healthz"),
+    ] {
+        let r = request(s.addr, "GET", target, &[], b"");
+        assert_eq!(r.status, 301, "{target}");
+        assert_eq!(r.header("location"), Some(location), "{target}");
+        assert_eq!(
+            r.text(),
+            format!(
+                "<a href=\"{}\">Moved Permanently</a>.\n\n",
+                location.replace('&', "&amp;")
+            ),
+            "{target}"
+        );
+    }
+    let r = request(s.addr, "POST", "/sessions//v1/cat", &[], b"v");
+    assert_eq!((r.status, r.body.len()), (301, 0));
+    assert_eq!(r.header("location"), Some("/sessions/v1/cat"));
+}
+
+#[test]
+fn healthz_is_indented_json_without_a_final_newline() {
+    let s = sessions("");
+    let r = request(s.addr, "GET", "/healthz", &[], b"");
+    let t = r.text();
+    assert!(t.starts_with("{\n  \"version\": \""), "{t}");
+    assert!(t.ends_with("\"\n}"), "{t}");
+}
+
+/// Go escapes each byte of the decoded path that is not UTF-8 as \ufffd.
+#[test]
+fn problem_instance_escapes_invalid_utf8_as_go_does() {
+    let s = sessions("");
+    let r = request(s.addr, "GET", "/sessions/v1/a%FFb", &[], b"");
+    assert_problem(&r, 400, &bad_request("/sessions/v1/a\\ufffdb"));
 }
 
 #[test]

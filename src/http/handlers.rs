@@ -35,21 +35,34 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     /// The decoded request path, as problem bodies carry it.
-    pub fn instance(&self) -> String {
+    pub fn instance(&self) -> Instance {
         instance(self.path)
+    }
+}
+
+/// A decoded request path: bytes, which need not be UTF-8 (problem bodies
+/// escape what is not, as Go does); shown in logs with U+FFFD for those.
+pub struct Instance(Vec<u8>);
+
+impl AsRef<[u8]> for Instance {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
     }
 }
 
 /// The decoded request path, for problem bodies (the reference uses Go's
 /// already-decoded `URL.Path`).
-pub fn instance(raw: &str) -> String {
-    match crate::key::percent_decode(raw.as_bytes()) {
-        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        None => raw.to_string(),
-    }
+pub fn instance(raw: &str) -> Instance {
+    Instance(crate::key::percent_decode(raw.as_bytes()).unwrap_or_else(|| raw.as_bytes().to_vec()))
 }
 
-pub fn key_error(e: KeyError, instance: &str) -> Reply {
+pub fn key_error(e: KeyError, instance: &Instance) -> Reply {
     match e {
         KeyError::NotFound => Problem::NotFound.response(instance),
         KeyError::BadRequest => Problem::BadRequest.response(instance),

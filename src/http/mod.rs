@@ -45,15 +45,42 @@ impl<S> App<S> {
     }
 }
 
+/// As the reference writes it: indented by two spaces, no final newline.
 fn healthz_body(build: &BuildInfo) -> Bytes {
-    let mut s = String::from("{\"version\":");
-    push_json_string(&mut s, build.version);
-    s.push_str(",\"build_date\":");
-    push_json_string(&mut s, build.build_date);
-    s.push_str(",\"build_host\":");
-    push_json_string(&mut s, build.build_host);
-    s.push_str(",\"rust_version\":");
-    push_json_string(&mut s, build.rust_version);
-    s.push_str("}\n");
+    let mut s = String::from("{");
+    for (i, (name, value)) in [
+        ("version", build.version),
+        ("build_date", build.build_date),
+        ("build_host", build.build_host),
+        ("rust_version", build.rust_version),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.push_str(if i == 0 { "\n  \"" } else { ",\n  \"" });
+        s.push_str(name);
+        s.push_str("\": ");
+        push_json_string(&mut s, value);
+    }
+    s.push_str("\n}");
     Bytes::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthz_is_indented_without_a_final_newline_as_the_reference_writes_it() {
+        let b = BuildInfo {
+            version: "1.0",
+            build_date: "2026-12-03T07:00:00+00:00",
+            build_host: "h<",
+            rust_version: "1.85.0",
+        };
+        assert_eq!(
+            healthz_body(&b),
+            "{\n  \"version\": \"1.0\",\n  \"build_date\": \"2026-12-03T07:00:00+00:00\",\n  \"build_host\": \"h\\u003c\",\n  \"rust_version\": \"1.85.0\"\n}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 
 use warp::http::{header, HeaderValue, Response, StatusCode};
 
-use crate::json::push_json_string;
+use crate::json::push_json_bytes;
 use warp::reply::Response as Reply;
 
 const TYPE_PREFIX: &str = "https://www.mediawiki.org/wiki/Kask/errors/";
@@ -55,7 +55,8 @@ impl Problem {
     }
 
     /// The JSON body for a request whose decoded path is `instance`.
-    pub fn body(self, instance: &str) -> String {
+    pub fn body(self, instance: &(impl AsRef<[u8]> + ?Sized)) -> String {
+        let instance = instance.as_ref();
         let (kind, title, detail) = self.parts();
         let mut s = String::with_capacity(200 + instance.len());
         s.push_str("{\n  \"type\": \"");
@@ -66,13 +67,13 @@ impl Problem {
         s.push_str("\",\n  \"detail\": \"");
         s.push_str(detail);
         s.push_str("\",\n  \"instance\": ");
-        push_json_string(&mut s, instance);
+        push_json_bytes(&mut s, instance);
         s.push_str("\n}\n");
         s
     }
 
     /// The whole response.
-    pub fn response(self, instance: &str) -> Reply {
+    pub fn response(self, instance: &(impl AsRef<[u8]> + ?Sized)) -> Reply {
         error_response(self.status(), self.body(instance), "application/json")
     }
 }

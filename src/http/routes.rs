@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::future;
 use warp::filters::path::FullPath;
-use warp::http::{header, HeaderValue, Method, Response, StatusCode};
+use warp::http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use warp::reply::Response as Reply;
 use warp::{Filter, Rejection};
 
@@ -74,6 +74,76 @@ fn rest<S>(app: &App<S>, path: &str, method: &Method, query: Option<&str>) -> Re
         "/openapi" => with_type(app.openapi.clone(), "application/x-yaml"),
         _ => handlers::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
     }
+}
+
+/// What is answered before routing, as Go's net/http and ServeMux answer
+/// it, or `None` to route the request:
+///
+/// - a request target that is not a path (`host:443`, `CONNECT a:1`,
+///   `OPTIONS *`), or a path with a broken `%` escape: a bare 400 with
+///   `Connection: close`, which the server writes out as Go answers a
+///   request it cannot parse (plain text "400 Bad Request");
+/// - a path with `//`, `.` or `..` segments (also encoded): 301 to the
+///   cleaned path, query kept.
+pub(crate) fn front<B>(req: &Request<B>) -> Option<Reply> {
+    let path = req.uri().path();
+    if !path.starts_with('/') || !key::escapes_valid(path.as_bytes()) {
+        let mut resp = Response::new(Default::default());
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Some(resp);
+    }
+    let clean = cleaned(path)?;
+    Some(redirect(&clean, req.uri().query(), req.method()))
+}
+
+/// The path Go's ServeMux redirects `raw` to, if it is not clean: decoded,
+/// `path.Clean`ed (a trailing slash kept), and escaped again as Go's
+/// `url.URL` escapes a path.
+fn cleaned(raw: &str) -> Option<String> {
+    // Most paths have nothing to clean; decode only those that might.
+    let suspect = raw.contains("//")
+        || raw.contains("/.")
+        || raw
+            .as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'2' && matches!(w[2], b'e' | b'E' | b'f' | b'F'));
+    if !suspect {
+        return None;
+    }
+    let path = key::percent_decode(raw.as_bytes())?;
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for segment in path.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut clean = Vec::with_capacity(path.len());
+    for s in &segments {
+        clean.push(b'/');
+        clean.extend_from_slice(s);
+    }
+    if clean.is_empty() || (path.ends_with(b"/") && clean != b"/") {
+        clean.push(b'/');
+    }
+    if clean == path {
+        return None;
+    }
+    let mut out = String::with_capacity(clean.len());
+    for &b in &clean {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => out.push(b as char),
+            b'-' | b'_' | b'.' | b'~' | b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'='
+            | b'@' => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    Some(out)
 }
 
 /// A raw path under `base` (which ends in `/`).
@@ -146,9 +216,10 @@ fn with_type(body: Bytes, content_type: &'static str) -> Reply {
     resp
 }
 
-/// Go's ServeMux redirect for a subtree root requested without its slash.
-fn redirect(base: &str, query: Option<&str>, method: &Method) -> Reply {
-    let mut location = base.to_string();
+/// Go's ServeMux redirect: for a subtree root requested without its
+/// slash, and for a path that is not clean.
+fn redirect(to: &str, query: Option<&str>, method: &Method) -> Reply {
+    let mut location = to.to_string();
     if let Some(q) = query {
         location.push('?');
         location.push_str(q);
@@ -175,6 +246,31 @@ fn redirect(base: &str, query: Option<&str>, method: &Method) -> Reply {
         );
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_cleaned_as_go_cleans_them() {
+        let c = |p: &str| cleaned(p);
+        assert_eq!(c("/sessions/v1/cat"), None);
+        assert_eq!(c("/sessions/v1/enwiki%3AMWSession%3Aabc"), None);
+        assert_eq!(c("/sessions/v1/cat%2Fdog"), None);
+        assert_eq!(c("//sessions/v1/cat").as_deref(), Some("/sessions/v1/cat"));
+        assert_eq!(c("/sessions/./v1/cat").as_deref(), Some("/sessions/v1/cat"));
+        assert_eq!(
+            c("/sessions/x/../v1/cat").as_deref(),
+            Some("/sessions/v1/cat")
+        );
+        assert_eq!(c("/sessions/v1//").as_deref(), Some("/sessions/v1/"));
+        assert_eq!(c("/sessions/v1/."), Some("/sessions/v1".into()));
+        assert_eq!(c("/.."), Some("/".into()));
+        assert_eq!(c("/a%2F%2Fb").as_deref(), Some("/a/b"));
+        assert_eq!(c("/a/%2e%2E/b%20c!").as_deref(), Some("/b%20c%21"));
+        assert_eq!(c("/x//%ff").as_deref(), Some("/x/%FF"));
+    }
 }
 
 fn html_escape(s: &str) -> String {

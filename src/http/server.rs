@@ -122,7 +122,7 @@ pub async fn serve<F>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let svc = OriginForm(TowerToHyperService::new(service.clone()));
+        let svc = Front(TowerToHyperService::new(service.clone()));
         let mut builder = http1::Builder::new();
         // No pipeline_flush: with it, hyper never sees its write buffer as
         // full, so a client that pipelines without reading grows memory
@@ -200,15 +200,12 @@ fn refuse(mut stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
     });
 }
 
-/// Only origin-form request targets (`/path`) reach the routes. The
-/// others (authority form `host:443`, `CONNECT a:1`; asterisk form
-/// `OPTIONS *`) get Go's answer to a request it cannot parse: a bare 400
-/// here, which [`super::wire`] writes out as the reference does. (Warp
-/// panics on them.)
+/// Answers what [`super::routes::front`] answers before warp sees the
+/// request (warp panics on a target that is not a path).
 #[derive(Clone)]
-struct OriginForm<S>(S);
+struct Front<S>(S);
 
-impl<S, B> hyper::service::Service<hyper::Request<B>> for OriginForm<S>
+impl<S, B> hyper::service::Service<hyper::Request<B>> for Front<S>
 where
     S: hyper::service::Service<
         hyper::Request<B>,
@@ -225,15 +222,9 @@ where
 
     fn call(&self, req: hyper::Request<B>) -> Self::Future {
         use futures_util::future::Either;
-        if req.uri().path().starts_with('/') {
-            return Either::Right(self.0.call(req));
+        match super::routes::front(&req) {
+            None => Either::Right(self.0.call(req)),
+            Some(resp) => Either::Left(std::future::ready(Ok(resp))),
         }
-        let mut resp = warp::reply::Response::new(Default::default());
-        *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
-        resp.headers_mut().insert(
-            hyper::header::CONNECTION,
-            hyper::header::HeaderValue::from_static("close"),
-        );
-        Either::Left(std::future::ready(Ok(resp)))
     }
 }
