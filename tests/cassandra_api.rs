@@ -133,6 +133,36 @@ fn unicode_and_mediawiki_keys() {
     );
 }
 
+/// Keys that Cassandra 4.1 accepts as `text` but that are not UTF-8 (an
+/// encoded surrogate, as Go Kask stores it; modified UTF-8's NUL): stored,
+/// read and deleted through kask. Bytes Cassandra refuses are a 400.
+#[test]
+fn keys_cassandra_accepts_beyond_utf8() {
+    let k = kask("");
+    for raw in ["%ED%A0%80", "a%C0%80b", "%F4%90%80%80"] {
+        let path = format!("/sessions/v1/{raw}-{}", unique("t"));
+        assert_eq!(
+            request(k.addr, "POST", &path, &[], b"v1").status,
+            201,
+            "{path}"
+        );
+        let r = request(k.addr, "GET", &path, &[], b"");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"v1"[..]), "{path}");
+        assert_eq!(
+            request(k.addr, "DELETE", &path, &[], b"").status,
+            204,
+            "{path}"
+        );
+        assert_eq!(
+            request(k.addr, "GET", &path, &[], b"").status,
+            404,
+            "{path}"
+        );
+    }
+    let r = request(k.addr, "POST", "/sessions/v1/%FF", &[], b"v");
+    assert_eq!(r.status, 400);
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -254,7 +254,10 @@ fn params(consistency: Consistency, values: Vec<Value>) -> StatementParams {
 
 impl Store for CassandraStore {
     async fn get(&self, key: &Key) -> Result<Option<Bytes>, StoreError> {
-        let p = params(Consistency::LocalQuorum, vec![Value::from(key.as_str())]);
+        let p = params(
+            Consistency::LocalQuorum,
+            vec![Value::Some(key.as_bytes().to_vec())],
+        );
         let envelope = self.run(Op::Get, |l| &l.get, p).await?;
         let body = envelope
             .response_body()
@@ -280,7 +283,7 @@ impl Store for CassandraStore {
         let p = params(
             Consistency::LocalQuorum,
             vec![
-                Value::from(key.as_str()),
+                Value::Some(key.as_bytes().to_vec()),
                 Value::from(Blob::new(value)),
                 Value::from(self.shared.ttl),
             ],
@@ -289,7 +292,10 @@ impl Store for CassandraStore {
     }
 
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        let p = params(Consistency::EachQuorum, vec![Value::from(key.as_str())]);
+        let p = params(
+            Consistency::EachQuorum,
+            vec![Value::Some(key.as_bytes().to_vec())],
+        );
         self.run(Op::Delete, |l| &l.delete, p).await.map(|_| ())
     }
 }
