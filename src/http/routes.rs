@@ -52,8 +52,17 @@ pub(crate) fn routes<S: Store>(
                 rest(&app, path.as_str(), &method, query.as_deref())
             },
         );
-    // `rest` answers whatever `keys` does not take: nothing is rejected.
-    keys.or(rest).unify()
+    keys.or(rest)
+        .unify()
+        // Only request_id() could reject a request that reaches its route,
+        // and front() has made every X-Request-ID readable: not reached.
+        .recover(|_| async {
+            Ok::<_, Infallible>(handlers::plain(
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request\n",
+            ))
+        })
+        .unify()
 }
 
 /// Everything outside the base URI: its redirect, the three fixed paths, and
@@ -85,7 +94,15 @@ fn rest<S>(app: &App<S>, path: &str, method: &Method, query: Option<&str>) -> Re
 ///   request it cannot parse (plain text "400 Bad Request");
 /// - a path with `//`, `.` or `..` segments (also encoded): 301 to the
 ///   cleaned path, query kept.
-pub(crate) fn front<B>(req: &Request<B>) -> Option<Reply> {
+///
+/// An `X-Request-ID` with bytes outside visible ASCII is accepted, as the
+/// reference accepts it: those bytes are rewritten as `\xNN` for the logs.
+pub(crate) fn front<B>(req: &mut Request<B>) -> Option<Reply> {
+    if let Some(id) = req.headers_mut().get_mut("x-request-id") {
+        if id.to_str().is_err() {
+            *id = readable(id.as_bytes());
+        }
+    }
     let path = req.uri().path();
     if !path.starts_with('/') || !key::escapes_valid(path.as_bytes()) {
         let mut resp = Response::new(Default::default());
@@ -96,6 +113,18 @@ pub(crate) fn front<B>(req: &Request<B>) -> Option<Reply> {
     }
     let clean = cleaned(path)?;
     Some(redirect(&clean, req.uri().query(), req.method()))
+}
+
+/// `bytes` with those outside visible ASCII written as `\xNN`.
+fn readable(bytes: &[u8]) -> HeaderValue {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        match b {
+            b' '..=b'~' => s.push(b as char),
+            b => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    HeaderValue::from_str(&s).expect("visible ASCII")
 }
 
 /// The path Go's ServeMux redirects `raw` to, if it is not clean: decoded,
@@ -165,13 +194,10 @@ fn query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clo
         .unify()
 }
 
-/// `X-Request-ID`, read on every route. Any bytes are accepted, as the
-/// reference accepts them; those that are not UTF-8 are logged as U+FFFD.
-fn request_id() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    warp::header::value("x-request-id")
-        .map(|v: HeaderValue| Some(String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .or(warp::any().map(|| None))
-        .unify()
+/// `X-Request-ID`, read on every route; [`front`] has made any value
+/// readable.
+fn request_id() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Copy {
+    warp::header::optional::<String>("x-request-id")
 }
 
 /// The key API: the key parsed once, then the method's handler; counted and
@@ -266,6 +292,11 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_made_readable() {
+        assert_eq!(readable(b"caf\xc3\xa9\t1"), "caf\\xc3\\xa9\\x091");
+    }
 
     #[test]
     fn paths_are_cleaned_as_go_cleans_them() {

@@ -220,9 +220,9 @@ where
         S::Future,
     >;
 
-    fn call(&self, req: hyper::Request<B>) -> Self::Future {
+    fn call(&self, mut req: hyper::Request<B>) -> Self::Future {
         use futures_util::future::Either;
-        match super::routes::front(&req) {
+        match super::routes::front(&mut req) {
             None => Either::Right(self.0.call(req)),
             Some(resp) => Either::Left(std::future::ready(Ok(resp))),
         }
