@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::future;
 use warp::filters::path::FullPath;
-use warp::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use warp::http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use warp::reply::Response as Reply;
 use warp::{Filter, Rejection};
 
@@ -98,21 +98,52 @@ fn rest<S>(app: &App<S>, path: &str, method: &Method, query: Option<&str>) -> Re
 /// An `X-Request-ID` with bytes outside visible ASCII is accepted, as the
 /// reference accepts it: those bytes are rewritten as `\xNN` for the logs.
 pub(crate) fn front<B>(req: &mut Request<B>) -> Option<Reply> {
-    if let Some(id) = req.headers_mut().get_mut("x-request-id") {
+    static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    if let Some(id) = req.headers_mut().get_mut(&X_REQUEST_ID) {
         if id.to_str().is_err() {
             *id = readable(id.as_bytes());
         }
     }
     let path = req.uri().path();
-    if !path.starts_with('/') || !key::escapes_valid(path.as_bytes()) {
+    let (escapes_valid, unclean) = scan(path.as_bytes());
+    if !path.starts_with('/') || !escapes_valid {
         let mut resp = Response::new(Default::default());
         *resp.status_mut() = StatusCode::BAD_REQUEST;
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return Some(resp);
     }
+    if !unclean {
+        return None;
+    }
     let clean = cleaned(path)?;
     Some(redirect(&clean, req.uri().query(), req.method()))
+}
+
+/// One pass over a raw path: whether every `%` is followed by two hex
+/// digits, and whether it may need cleaning (`//`, `/.`, or an encoded `/`
+/// or `.`).
+fn scan(path: &[u8]) -> (bool, bool) {
+    let mut unclean = false;
+    let mut i = 0;
+    while i < path.len() {
+        match path[i] {
+            b'/' => unclean |= matches!(path.get(i + 1), Some(b'/' | b'.')),
+            b'%' => {
+                let (Some(&h), Some(&l)) = (path.get(i + 1), path.get(i + 2)) else {
+                    return (false, unclean);
+                };
+                if !h.is_ascii_hexdigit() || !l.is_ascii_hexdigit() {
+                    return (false, unclean);
+                }
+                unclean |= h == b'2' && matches!(l, b'e' | b'E' | b'f' | b'F');
+                i += 2;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (true, unclean)
 }
 
 /// `bytes` with those outside visible ASCII written as `\xNN`.
@@ -131,16 +162,6 @@ fn readable(bytes: &[u8]) -> HeaderValue {
 /// `path.Clean`ed (a trailing slash kept), and escaped again as Go's
 /// `url.URL` escapes a path.
 fn cleaned(raw: &str) -> Option<String> {
-    // Most paths have nothing to clean; decode only those that might.
-    let suspect = raw.contains("//")
-        || raw.contains("/.")
-        || raw
-            .as_bytes()
-            .windows(3)
-            .any(|w| w[0] == b'%' && w[1] == b'2' && matches!(w[2], b'e' | b'E' | b'f' | b'F'));
-    if !suspect {
-        return None;
-    }
     let path = key::percent_decode(raw.as_bytes())?;
     let mut segments: Vec<&[u8]> = Vec::new();
     for segment in path.split(|&b| b == b'/') {
@@ -299,8 +320,36 @@ mod tests {
     }
 
     #[test]
+    fn scan_finds_broken_escapes_and_paths_to_clean() {
+        assert_eq!(
+            scan(b"/sessions/v1/enwiki%3AMWSession%3Aabc"),
+            (true, false)
+        );
+        assert_eq!(scan(b"/a/b.c/%41"), (true, false));
+        for unclean in [
+            &b"//a"[..],
+            b"/a/./b",
+            b"/a/..",
+            b"/a%2Fb",
+            b"/%2e",
+            b"/a/.",
+        ] {
+            assert_eq!(scan(unclean), (true, true), "{unclean:?}");
+        }
+        for broken in [&b"/a%zz"[..], b"/a%4", b"/%", b"/%%41"] {
+            assert!(!scan(broken).0, "{broken:?}");
+        }
+    }
+
+    #[test]
     fn paths_are_cleaned_as_go_cleans_them() {
-        let c = |p: &str| cleaned(p);
+        let c = |p: &str| {
+            if scan(p.as_bytes()).1 {
+                cleaned(p)
+            } else {
+                None
+            }
+        };
         assert_eq!(c("/sessions/v1/cat"), None);
         assert_eq!(c("/sessions/v1/enwiki%3AMWSession%3Aabc"), None);
         assert_eq!(c("/sessions/v1/cat%2Fdog"), None);
