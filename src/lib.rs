@@ -32,6 +32,8 @@ mod json;
 pub mod key;
 mod logging;
 pub mod metrics;
+pub mod pool;
+pub mod readiness;
 mod service;
 pub mod storage;
 mod systemd;

@@ -38,6 +38,8 @@ pub struct Metrics {
     registry: Registry,
     pub(crate) http: HttpMetrics,
     pub storage: StorageMetrics,
+    ready: IntGauge,
+    pooled: IntGauge,
 }
 
 #[derive(Clone)]
@@ -181,8 +183,20 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let ready = IntGauge::new(
+            "kask_ready",
+            "1 if the instance is ready for traffic (pooled, connected, not draining), as /readyz answers; else 0",
+        )
+        .expect("valid metric");
+        let pooled = IntGauge::new(
+            "kask_pooled",
+            "1 if the instance is pooled (kask pool), 0 if depooled (kask depool)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ready.clone()),
+            Box::new(pooled.clone()),
             Box::new(duration.clone()),
             Box::new(build_info),
             Box::new(storage_duration.clone()),
@@ -210,7 +224,15 @@ impl Metrics {
                 errors: storage_errors,
                 nodes,
             },
+            ready,
+            pooled,
         }
+    }
+
+    /// `kask_ready` and `kask_pooled`, set just before each scrape.
+    pub fn set_readiness(&self, ready: bool, pooled: bool) {
+        self.ready.set(ready.into());
+        self.pooled.set(pooled.into());
     }
 
     /// The text exposition format.

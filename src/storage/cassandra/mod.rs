@@ -143,7 +143,7 @@ impl CassandraStore {
         };
         let error = result.as_ref().err().map(|e| match e {
             StoreError::Timeout => "timeout",
-            StoreError::Failed(_) => "error",
+            StoreError::Failed(_) | StoreError::Unavailable(_) => "error",
         });
         self.shared
             .metrics
@@ -291,5 +291,17 @@ impl Store for CassandraStore {
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
         let p = params(Consistency::EachQuorum, vec![Value::from(key.as_str())]);
         self.run(Op::Delete, |l| &l.delete, p).await.map(|_| ())
+    }
+
+    /// Not while the driver has every node it knows down (a node it has
+    /// not contacted yet counts as neither); the health supervisor
+    /// rebuilds the session when one answers again.
+    fn can_serve(&self) -> Result<(), String> {
+        let (up, down) = self.shared.live.load().session.node_counts();
+        if up == 0 && down > 0 {
+            Err(format!("all {down} Cassandra nodes are down"))
+        } else {
+            Ok(())
+        }
     }
 }
