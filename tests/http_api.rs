@@ -353,3 +353,33 @@ fn healthz_metrics_openapi() {
     assert_eq!(o.header("content-type"), Some("application/x-yaml"));
     assert!(o.text().contains("/sessions/v1/{key}:"));
 }
+
+#[test]
+fn readyz_follows_the_store_and_healthz_stays_alive() {
+    let s = sessions();
+    let r = request(s.addr, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.text(), "{\"ready\":true}\n");
+    let m = request(s.addr, "GET", "/metrics", &[], b"").text();
+    assert!(m.contains("\nkask_ready 1\n"), "{m}");
+    assert!(m.contains("\nkask_pooled 1\n"), "{m}");
+
+    s.store.set_failing(true);
+    let r = request(s.addr, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 503);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["ready"], false);
+    assert_eq!(v["reason"], "cassandra unavailable");
+    assert!(v["detail"].is_string(), "{v}");
+    // Liveness does not change with the store.
+    assert_eq!(request(s.addr, "GET", "/healthz", &[], b"").status, 200);
+    let m = request(s.addr, "GET", "/metrics", &[], b"").text();
+    assert!(m.contains("\nkask_ready 0\n"), "{m}");
+    // Readiness probes are not key requests and not counted as such.
+    assert!(!m.contains("code=\"503\""), "{m}");
+
+    s.store.set_failing(false);
+    assert_eq!(request(s.addr, "GET", "/readyz", &[], b"").status, 200);
+    assert_eq!(request(s.addr, "GET", "/readyz/", &[], b"").status, 404);
+}

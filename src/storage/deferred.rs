@@ -1,12 +1,18 @@
 //! A store that exists before its database answers: kask listens and
 //! answers at once, and the daemon connects in the background. Until the
-//! real store is [`Slot::fill`]ed, every operation fails at once with
+//! real store is [`Slot::fill`]ed, every operation fails with
 //! [`StoreError::Unavailable`] (the HTTP layer's 503), without trying;
 //! afterwards each one goes to the real store, whose own failures stay
 //! what they were (500 within the query timeout).
+//!
+//! One exception: while the *first* connection attempt is still under way
+//! (a restart, or the first request of a socket-activated start, with
+//! Cassandra up: a fraction of a second), requests wait for its outcome,
+//! up to [`FIRST_ATTEMPT_WAIT`], instead of getting 503: a restart loses
+//! no request. Once an attempt has failed, the answer is immediate.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -23,10 +29,16 @@ pub struct Slot<S> {
     inner: Arc<Inner<S>>,
 }
 
+/// How long a request waits for the outcome of the first connection
+/// attempt (well under MediaWiki's 3 s client timeout).
+pub const FIRST_ATTEMPT_WAIT: Duration = Duration::from_secs(2);
+
 struct Inner<S> {
     store: OnceLock<S>,
     /// Why there is no store yet (the last connection error).
     waiting: Mutex<String>,
+    /// True once the first attempt ended, either way.
+    attempted: tokio::sync::watch::Sender<bool>,
 }
 
 /// An empty store and the slot that fills it.
@@ -34,6 +46,7 @@ pub fn deferred<S>(waiting: impl Into<String>) -> (Deferred<S>, Slot<S>) {
     let inner = Arc::new(Inner {
         store: OnceLock::new(),
         waiting: Mutex::new(waiting.into()),
+        attempted: tokio::sync::watch::Sender::new(false),
     });
     (
         Deferred {
@@ -47,11 +60,13 @@ impl<S> Slot<S> {
     /// Records why the store is not there yet.
     pub fn waiting(&self, why: impl Into<String>) {
         *self.inner.waiting.lock().unwrap_or_else(|e| e.into_inner()) = why.into();
+        self.inner.attempted.send_replace(true);
     }
 
     /// From now on, requests go to `store`. A second store is dropped.
     pub fn fill(&self, store: S) {
         let _ = self.inner.store.set(store);
+        self.inner.attempted.send_replace(true);
     }
 }
 
@@ -59,6 +74,16 @@ impl<S> Deferred<S> {
     /// The real store, once there is one.
     pub fn get_ref(&self) -> Option<&S> {
         self.inner.store.get()
+    }
+
+    /// The real store; during the first attempt, after waiting for it.
+    async fn store(&self) -> Result<&S, StoreError> {
+        if let Some(s) = self.inner.store.get() {
+            return Ok(s);
+        }
+        let mut attempted = self.inner.attempted.subscribe();
+        let _ = tokio::time::timeout(FIRST_ATTEMPT_WAIT, attempted.wait_for(|done| *done)).await;
+        self.inner.store.get().ok_or_else(|| self.unavailable())
     }
 
     fn unavailable(&self) -> StoreError {
@@ -73,41 +98,16 @@ impl<S> Deferred<S> {
 }
 
 impl<S: Store> Store for Deferred<S> {
-    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send {
-        let store = self.inner.store.get();
-        let missing = store.is_none().then(|| self.unavailable());
-        async move {
-            match (store, missing) {
-                (Some(s), _) => s.get(key).await,
-                (None, e) => Err(e.unwrap_or(StoreError::Unavailable(String::new()))),
-            }
-        }
+    async fn get(&self, key: &Key) -> Result<Option<Bytes>, StoreError> {
+        self.store().await?.get(key).await
     }
 
-    fn set(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let store = self.inner.store.get();
-        let missing = store.is_none().then(|| self.unavailable());
-        async move {
-            match (store, missing) {
-                (Some(s), _) => s.set(key, value).await,
-                (None, e) => Err(e.unwrap_or(StoreError::Unavailable(String::new()))),
-            }
-        }
+    async fn set(&self, key: &Key, value: Vec<u8>) -> Result<(), StoreError> {
+        self.store().await?.set(key, value).await
     }
 
-    fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let store = self.inner.store.get();
-        let missing = store.is_none().then(|| self.unavailable());
-        async move {
-            match (store, missing) {
-                (Some(s), _) => s.delete(key).await,
-                (None, e) => Err(e.unwrap_or(StoreError::Unavailable(String::new()))),
-            }
-        }
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.store().await?.delete(key).await
     }
 
     fn can_serve(&self) -> Result<(), String> {
@@ -131,10 +131,6 @@ mod tests {
     async fn unavailable_until_filled_then_the_real_store() {
         let (store, slot) = deferred::<MemoryStore>("connecting");
         let k = key("a");
-        assert_eq!(
-            store.get(&k).await,
-            Err(StoreError::Unavailable("connecting".into()))
-        );
         slot.waiting("connection refused");
         assert_eq!(
             store.set(&k, b"v".to_vec()).await,
@@ -155,5 +151,38 @@ mod tests {
         store.get_ref().unwrap().set_failing(true);
         assert!(matches!(store.get(&k).await, Err(StoreError::Failed(_))));
         assert!(store.can_serve().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_wait_for_the_first_attempt_only() {
+        // The first attempt succeeds while a request waits: it is served.
+        let (store, slot) = deferred::<MemoryStore>("connecting");
+        let store = Arc::new(store);
+        let k = key("a");
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            let k = k.clone();
+            async move { store.set(&k, b"v".to_vec()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "waits for the first attempt");
+        slot.fill(MemoryStore::new());
+        assert_eq!(waiting.await.unwrap(), Ok(()));
+
+        // A first attempt that takes too long: 503 after FIRST_ATTEMPT_WAIT.
+        let (store, _slot) = deferred::<MemoryStore>("connecting");
+        let t = tokio::time::Instant::now();
+        assert!(matches!(
+            store.get(&k).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(t.elapsed(), FIRST_ATTEMPT_WAIT);
+
+        // After a failed attempt: at once.
+        let (store, slot) = deferred::<MemoryStore>("connecting");
+        slot.waiting("refused");
+        let t = tokio::time::Instant::now();
+        assert!(store.delete(&k).await.is_err());
+        assert_eq!(t.elapsed(), Duration::ZERO);
     }
 }
