@@ -41,6 +41,13 @@
 #   Whether the unit starts at boot.
 # @param environment
 #   Environment variables for the daemon (`Environment=` in the drop-in).
+# @param pooled
+#   The instance's pool state (docs/pool-depool.md): `false` depools it
+#   (readiness fails, requests are still served), `true` pools it. Written
+#   to `/var/lib/kask/kask@<name>.pool`, the file `kask pool` and
+#   `kask depool` write; the running daemon applies it within 200 ms, so
+#   the service is not restarted (nothing notifies it). `undef` (the
+#   default) leaves the file alone, so an operator's `kask depool` stays.
 # @param service_settings
 #   Further `[Service]` settings for the drop-in, for example
 #   `{ 'WatchdogSec' => '60s' }`; an array value gives the setting once per
@@ -50,6 +57,7 @@ define kask::instance (
   Enum['present', 'absent'] $ensure = 'present',
   Enum['running', 'stopped'] $service_ensure = 'running',
   Boolean $service_enable = true,
+  Optional[Boolean] $pooled = undef,
   Hash[Pattern[/\A[A-Za-z_][A-Za-z0-9_]*\z/], String] $environment = {},
   Hash[String[1], Variant[String, Integer, Boolean, Array[Variant[String, Integer, Boolean]]]] $service_settings = {},
 ) {
@@ -83,6 +91,8 @@ define kask::instance (
   $dropin_dir = "/etc/systemd/system/${unit}.d"
   $dropin_file = "${dropin_dir}/puppet.conf"
   $has_dropin = !($environment.empty and $service_settings.empty)
+  $state_dir = '/var/lib/kask'
+  $pool_file = "${state_dir}/kask@${title}.pool"
 
   if $ensure == 'present' {
     file { $config_dir:
@@ -145,6 +155,31 @@ define kask::instance (
       notify  => Service[$socket],
     }
 
+    # The pool state: applied by the running daemon itself, so ordered
+    # before the service (a new instance starts in that state) but never
+    # notifying it.
+    if $pooled != undef {
+      ensure_resource('file', $state_dir, {
+          ensure  => directory,
+          owner   => $kask::group,
+          group   => $kask::group,
+          mode    => '0770',
+          require => Class['kask::install'],
+      })
+      file { $pool_file:
+        ensure  => file,
+        owner   => 'root',
+        group   => $kask::group,
+        mode    => '0644',
+        content => $pooled ? {
+          true    => "pooled\n",
+          default => "depooled\n",
+        },
+        require => File[$state_dir],
+        before  => Service[$unit],
+      }
+    }
+
     # Restarting the socket stops the service (it Requires= the socket), so
     # the service follows it.
     service { $socket:
@@ -163,7 +198,7 @@ define kask::instance (
       ensure => stopped,
       enable => false,
     }
-    -> file { [$config_dir, $dropin_dir, $socket_dropin_dir]:
+    -> file { [$config_dir, $dropin_dir, $socket_dropin_dir, $pool_file]:
       ensure => absent,
       force  => true,
     }
