@@ -159,6 +159,10 @@ define kask::instance (
     # before the service (a new instance starts in that state) but never
     # notifying it.
     if $pooled != undef {
+      $pool_state = $pooled ? {
+        true    => 'pooled',
+        default => 'depooled',
+      }
       ensure_resource('file', $state_dir, {
           ensure  => directory,
           owner   => $kask::group,
@@ -171,10 +175,7 @@ define kask::instance (
         owner   => 'root',
         group   => $kask::group,
         mode    => '0644',
-        content => $pooled ? {
-          true    => "pooled\n",
-          default => "depooled\n",
-        },
+        content => "${pool_state}\n",
         require => File[$state_dir],
         before  => Service[$unit],
       }
