@@ -44,7 +44,11 @@ command -v systemd-nspawn >/dev/null || cannot "systemd-nspawn missing (apt inst
 ss -Htln "sport = :$port" | grep -q . && cannot "port $port is in use on the host loopback; set KASK_POOL_PORT"
 
 # readyz: "CODE BODY" of GET /readyz (000 if nothing answers).
-readyz() { curl -s -m 2 -w ' %{http_code}' "$url/readyz" | awk '{c=$NF; $NF=""; print c, $0}'; }
+readyz() {
+    local out
+    out=$(curl -s -m 2 -w '\n%{http_code}' "$url/readyz")
+    echo "${out##*$'\n'} $(printf '%s' "${out%$'\n'*}" | tr -d '\n')"
+}
 code_of() { curl -s -m 2 -o /dev/null -w '%{http_code}' "$@"; }
 
 # --- schema and the container --------------------------------------------------
