@@ -50,6 +50,8 @@ pub struct Fatal {
 /// Longest wait between two attempts to reach Cassandra: when it comes
 /// up, kask serves within this (plus one attempt).
 const MAX_CONNECT_BACKOFF: Duration = Duration::from_secs(1);
+/// Connection attempts under way at once (see `connect_with_retry`).
+const MAX_PARALLEL_ATTEMPTS: usize = 3;
 /// While Cassandra stays unreachable, the same error is logged again after
 /// this long (the status line always has the latest).
 const CONNECT_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -241,9 +243,12 @@ fn server_tls(cfg: &HttpConfig) -> Result<Option<rustls::ServerConfig>, Fatal> {
     }
 }
 
-/// Connects in the background, retrying every second at most, and fills
-/// the store's slot once connected. Until then requests get 503, and the
-/// status line and the log say why.
+/// Connects in the background and fills the store's slot once connected.
+/// Until then requests get 503, and the status line and the log say why.
+/// A new attempt starts every second at most (sooner at first), whether or
+/// not the previous one has ended: an attempt that caught Cassandra while
+/// it was starting can hang until its own timeouts, and must not hold back
+/// the one that would succeed (at most [`MAX_PARALLEL_ATTEMPTS`] at once).
 async fn connect_with_retry(
     cfg: StoreConfig,
     metrics: StorageMetrics,
@@ -253,9 +258,22 @@ async fn connect_with_retry(
     let mut delay = Duration::from_millis(250);
     let target = format!("{}:{}", cfg.hosts.join(","), cfg.port);
     let mut logged: Option<(String, Instant)> = None;
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut next_start = tokio::time::Instant::now();
     loop {
-        match CassandraStore::connect(&cfg, metrics.clone()).await {
-            Ok(store) => {
+        if tokio::time::Instant::now() >= next_start && attempts.len() < MAX_PARALLEL_ATTEMPTS {
+            let (cfg, metrics) = (cfg.clone(), metrics.clone());
+            attempts.spawn(async move { CassandraStore::connect(&cfg, metrics).await });
+            next_start = tokio::time::Instant::now() + delay;
+            delay = (delay * 2).min(MAX_CONNECT_BACKOFF);
+        }
+        let outcome = tokio::select! {
+            Some(outcome) = attempts.join_next(), if !attempts.is_empty() => outcome,
+            () = tokio::time::sleep_until(next_start) => continue,
+        };
+        let e = match outcome {
+            Ok(Ok(store)) => {
+                attempts.abort_all();
                 log::info!(
                     "connected to Cassandra at {} with protocol v{}",
                     cfg.hosts.join(", "),
@@ -265,27 +283,25 @@ async fn connect_with_retry(
                 status.set_cassandra(format!("connected to Cassandra at {target}"));
                 return;
             }
-            Err(e) => {
-                let e = e.to_string();
-                let again = logged
-                    .as_ref()
-                    .is_none_or(|(last, at)| *last != e || at.elapsed() >= CONNECT_LOG_EVERY);
-                if again {
-                    log::warn!(
-                        "waiting for Cassandra at {target}: {e}; answering 503 until connected, retrying every {} s at most",
-                        MAX_CONNECT_BACKOFF.as_secs()
-                    );
-                    logged = Some((e.clone(), Instant::now()));
-                }
-                slot.waiting(e.clone());
-                status.set_cassandra(format!(
-                    "waiting for Cassandra at {target}: {e}; retrying in {} ms",
-                    delay.as_millis()
-                ));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_CONNECT_BACKOFF);
-            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("connection attempt ended abnormally: {e}"),
+        };
+        let again = logged
+            .as_ref()
+            .is_none_or(|(last, at)| *last != e || at.elapsed() >= CONNECT_LOG_EVERY);
+        if again {
+            log::warn!(
+                "waiting for Cassandra at {target}: {e}; answering 503 until connected, retrying every {} s at most",
+                MAX_CONNECT_BACKOFF.as_secs()
+            );
+            logged = Some((e.clone(), Instant::now()));
         }
+        slot.waiting(e.clone());
+        let wait = next_start.saturating_duration_since(tokio::time::Instant::now());
+        status.set_cassandra(format!(
+            "waiting for Cassandra at {target}: {e}; retrying in {} ms",
+            wait.as_millis()
+        ));
     }
 }
 

@@ -50,6 +50,17 @@ readyz() {
     echo "${out##*$'\n'} $(printf '%s' "${out%$'\n'*}" | tr -d '\n')"
 }
 code_of() { curl -s -m 2 -o /dev/null -w '%{http_code}' "$@"; }
+# until_readyz CODE LIMIT [URL]: poll /readyz every 20 ms until it answers
+# CODE or LIMIT seconds pass; prints the seconds since the call.
+until_readyz() {
+    local t0
+    t0=$(now)
+    until [ "$(code_of "${3:-$url}/readyz")" = "$1" ]; do
+        lt "$(since "$t0")" "$2" || break
+        sleep 0.02
+    done
+    since "$t0"
+}
 
 # --- schema and the container --------------------------------------------------
 step "schema $keyspace (RF 1)"
@@ -155,12 +166,7 @@ pid=$(show kask.service MainPID)
 step "Cassandra started"
 "$cql" start >/dev/null || fail "ctl.sh start"
 cassandra_stopped=0
-t0=$(now)
-until [ "$(code_of "$url/readyz")" = 200 ]; do
-    lt "$(since "$t0")" 10 || break
-    sleep 0.05
-done
-took=$(since "$t0")
+took=$(until_readyz 200 10)
 if [ "$(code_of "$url/readyz")" = 200 ] && lt "$took" 2; then
     pass "ready ${took} s after Cassandra came back"
 else
@@ -185,11 +191,8 @@ load=$!
 sleep 2
 t0=$(now)
 ct kask depool || fail "kask depool"
-until [ "$(code_of "$url/readyz")" = 503 ]; do
-    lt "$(since "$t0")" 5 || break
-    sleep 0.02
-done
 flip=$(since "$t0")
+flip=$(python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) + float(sys.argv[2])))" "$flip" "$(until_readyz 503 5)")
 r=$(readyz)
 case "$r" in
     "503 "*'"reason":"depooled"'*) lt "$flip" 1 && pass "readiness 503 depooled ${flip} s after kask depool began" \
@@ -238,16 +241,37 @@ case "$r" in "503 "*depooled*) pass "after a reboot: $r" ;; *) fail "after a reb
 step "pool"
 t0=$(now)
 ct kask pool || fail "kask pool"
-until [ "$(code_of "$url/readyz")" = 200 ]; do
-    lt "$(since "$t0")" 5 || break
-    sleep 0.02
-done
+until_readyz 200 5 >/dev/null
 r=$(readyz)
 case "$r" in "200 "*) pass "readiness 200 $(since "$t0") s after kask pool: $r" ;; *) fail "after kask pool: $r" ;; esac
 [ "$(ct cat /var/lib/kask/kask.pool)" = pooled ] && pass "/var/lib/kask/kask.pool says pooled" \
     || fail "/var/lib/kask/kask.pool: $(ct cat /var/lib/kask/kask.pool)"
 
-# --- 6. out for good ------------------------------------------------------------------------------
+# --- 6. an instance: kask@NAME has its own state ---------------------------------------
+step "kask@pooltest beside the default instance"
+port2=$((port + 1))
+sed -e "s/^listen_port: .*/listen_port: $port2/" -e "s/^service_name: .*/service_name: pooltest/" \
+    "$tmp/config.yaml" >"$tmp/config2.yaml"
+nspawn_copy_in "$tmp/config2.yaml" /etc/pooltest/config.yaml 0640
+ct chgrp kask /etc/pooltest/config.yaml
+printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$port2" >"$tmp/listen2.conf"
+nspawn_copy_in "$tmp/listen2.conf" /etc/systemd/system/kask@pooltest.socket.d/listen.conf 0644
+ct systemctl daemon-reload
+ct timeout 30 systemctl start kask@pooltest.socket kask@pooltest.service || fail "start kask@pooltest"
+until_readyz 200 10 "http://127.0.0.1:$port2" >/dev/null
+ct kask depool --instance pooltest >/dev/null || fail "kask depool --instance pooltest"
+r2=$(code_of "http://127.0.0.1:$port2/readyz") r1=$(code_of "$url/readyz")
+if [ "$r2" = 503 ] && [ "$r1" = 200 ] && [ "$(ct cat /var/lib/kask/kask@pooltest.pool)" = depooled ]; then
+    pass "kask depool --instance pooltest: kask@pooltest 503, kask.service still 200, /var/lib/kask/kask@pooltest.pool"
+else
+    fail "instance depool: kask@pooltest $r2, kask.service $r1, file '$(ct cat /var/lib/kask/kask@pooltest.pool)'"
+fi
+st=$(ct kask status --instance pooltest)
+case "$st" in *"kask@pooltest: running"*"pooled: no"*) pass "kask status --instance pooltest: $(echo "$st" | head -n 2 | paste -sd' ')" ;;
+    *) fail "kask status --instance pooltest: $st" ;; esac
+ct systemctl stop kask@pooltest.socket kask@pooltest.service
+
+# --- 7. out for good ------------------------------------------------------------------------------
 step "out for good: socket and service"
 ct systemctl disable --now kask.socket kask.service >/dev/null 2>&1
 code=$(code_of "$url/healthz")
