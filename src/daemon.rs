@@ -52,8 +52,8 @@ pub struct Fatal {
 const MAX_CONNECT_BACKOFF: Duration = Duration::from_secs(1);
 /// Connection attempts under way at once (see `connect_with_retry`).
 const MAX_PARALLEL_ATTEMPTS: usize = 3;
-/// While Cassandra stays unreachable, the same error is logged again after
-/// this long (the status line always has the latest).
+/// While Cassandra stays unreachable, the same error is logged again at
+/// most this long after the last time (the status line has the latest).
 const CONNECT_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs the service on the configuration at `path` (which SIGHUP re-reads)
@@ -146,10 +146,19 @@ async fn serve(path: PathBuf, config: Config, instance: &Instance) -> Result<(),
         Ok(task) => {
             tokio::spawn(task);
         }
-        Err(e) => log::warn!(
-            "no status socket at {}: {e}; `kask status` and `kask depool --wait` cannot see this process",
-            socket.display()
-        ),
+        // Outside systemd (no RUNTIME_DIRECTORY) there is often no
+        // /run/kask: expected, so not a warning.
+        Err(e) => {
+            let msg = format!(
+                "no status socket at {}: {e}; `kask status` and `kask depool --wait` cannot see this process",
+                socket.display()
+            );
+            if std::env::var_os("RUNTIME_DIRECTORY").is_some() {
+                log::warn!("{msg}");
+            } else {
+                log::info!("{msg}");
+            }
+        }
     }
     tokio::spawn(connect_with_retry(
         config.store.clone(),
@@ -257,7 +266,7 @@ async fn connect_with_retry(
 ) {
     let mut delay = Duration::from_millis(250);
     let target = format!("{}:{}", cfg.hosts.join(","), cfg.port);
-    let mut logged: Option<(String, Instant)> = None;
+    let mut logged: Option<(String, Instant, Duration)> = None;
     let mut attempts = tokio::task::JoinSet::new();
     let mut next_start = tokio::time::Instant::now();
     loop {
@@ -286,15 +295,22 @@ async fn connect_with_retry(
             Ok(Err(e)) => e.to_string(),
             Err(e) => format!("connection attempt ended abnormally: {e}"),
         };
+        // Logged at once, then after 1 s, 2 s, 4 s ... up to once a
+        // minute while the error stays the same (the status line always
+        // has the latest).
         let again = logged
             .as_ref()
-            .is_none_or(|(last, at)| *last != e || at.elapsed() >= CONNECT_LOG_EVERY);
+            .is_none_or(|(last, at, every)| *last != e || at.elapsed() >= *every);
         if again {
             log::warn!(
                 "waiting for Cassandra at {target}: {e}; answering 503 until connected, retrying every {} s at most",
                 MAX_CONNECT_BACKOFF.as_secs()
             );
-            logged = Some((e.clone(), Instant::now()));
+            let every = match &logged {
+                Some((last, _, every)) if *last == e => (*every * 2).min(CONNECT_LOG_EVERY),
+                _ => Duration::from_secs(1),
+            };
+            logged = Some((e.clone(), Instant::now(), every));
         }
         slot.waiting(e.clone());
         let wait = next_start.saturating_duration_since(tokio::time::Instant::now());
