@@ -74,6 +74,7 @@ pub const KEYS: &[&str] = &[
     "listen_port",
     "default_ttl",
     "log_level",
+    "log_format",
     "openapi_spec",
     "max_value_bytes",
     "shutdown_grace_seconds",
@@ -117,6 +118,7 @@ pub struct Config {
 pub struct LogConfig {
     pub service_name: String,
     pub level: LogLevel,
+    pub format: LogFormat,
 }
 
 /// What the HTTP layer needs.
@@ -250,6 +252,34 @@ impl LogLevel {
     }
 }
 
+/// `log_format` (extension): what a line looks like in the journal. Outside
+/// the journal lines are always JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// In the journal, `MESSAGE` is the text and the rest are fields
+    /// (`LEVEL`, `REQUEST_ID` ...); elsewhere JSON lines.
+    #[default]
+    Auto,
+    /// `MESSAGE` is the JSON line too (`msg`, `appname`, `time`, `level`,
+    /// `request_id`), for rsyslog's JSON parser on the way to Logstash; the
+    /// journal fields stay.
+    Json,
+    /// As `json`, behind the `@cee: ` cookie that rsyslog's `mmjsonparse`
+    /// looks for by default.
+    Cee,
+}
+
+impl LogFormat {
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Some(LogFormat::Auto),
+            "json" => Some(LogFormat::Json),
+            "cee" => Some(LogFormat::Cee),
+            _ => None,
+        }
+    }
+}
+
 /// A configuration problem, rendered as one line:
 /// `FILE:LINE: KEY: MESSAGE`.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,16 +340,17 @@ impl Config {
     }
 
     /// The keys whose change from `self` to `new` a reload cannot apply:
-    /// they take a restart. The log level, the service name and the server's
-    /// certificate files apply live; so does nothing else. Every field is
-    /// named below, without `..`: a new one does not compile until it is
-    /// sorted into one kind or the other.
+    /// they take a restart. The log level and format, the service name and
+    /// the server's certificate files apply live; nothing else does. Every
+    /// field is named below, without `..`: a new one does not compile until
+    /// it is sorted into one kind or the other.
     pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
         let Config {
             log:
                 LogConfig {
                     service_name: _,
                     level: _,
+                    format: _,
                 },
             http:
                 HttpConfig {
@@ -936,6 +967,7 @@ struct Document<F: Files> {
     listen_port: ListenPort,
     default_ttl: Ttl,
     log_level: LogLevel,
+    log_format: LogFormat,
     openapi_spec: OptionalString,
     #[serde(deserialize_with = "section")]
     tls: TlsSection<F>,
@@ -969,6 +1001,7 @@ impl<F: Files> Document<F> {
             log: LogConfig {
                 service_name: self.service_name.0,
                 level: self.log_level,
+                format: self.log_format,
             },
             http: HttpConfig {
                 base_uri: self.base_uri.0,
@@ -1168,6 +1201,9 @@ setting!(Ttl, int, |t| match t {
 setting!(LogLevel, string, |s| LogLevel::parse(&s).ok_or_else(
     || format!("{s:?} is not one of debug, info, warning, error, fatal")
 ));
+
+setting!(LogFormat, string, |s| LogFormat::parse(&s)
+    .ok_or_else(|| format!("{s:?} is not one of auto, json, cee")));
 
 /// `max_value_bytes`.
 struct MaxValueBytes(u64);

@@ -62,6 +62,7 @@ pub fn run(path: &Path) -> Exit {
     };
     // Phase two: the configured name and level.
     logging::configure(&config.log.service_name, config.log.level);
+    logging::set_format(config.log.format);
     for w in crate::config::unknown_key_warnings(&config, path) {
         log::warn!("{w}");
     }
@@ -234,6 +235,7 @@ fn spawn_reloader(path: PathBuf, mut current: Config, certificate: Option<Certif
                         log::warn!("{w}");
                     }
                     logging::configure(&new.log.service_name, new.log.level);
+                    logging::set_format(new.log.format);
                     let mut outcome = "configuration reloaded".to_string();
                     if let (Some(certificate), Some(_)) = (&certificate, &new.http.tls) {
                         match server_tls(&new.http) {

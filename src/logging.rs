@@ -4,7 +4,10 @@
 //! JSON lines carry, in this order, `msg`, `appname`, `time` (RFC 3339),
 //! `level` (`DEBUG|INFO|WARNING|ERROR|FATAL`) and, on request-scoped lines,
 //! `request_id`. Journal entries carry `MESSAGE`, `PRIORITY`,
-//! `SYSLOG_IDENTIFIER` (the service name), `LEVEL` and `REQUEST_ID`.
+//! `SYSLOG_IDENTIFIER` (the service name), `LEVEL` and `REQUEST_ID`; with
+//! `log_format: json` their `MESSAGE` is the JSON line itself (with `cee`,
+//! behind rsyslog's `@cee: ` cookie), so that rsyslog can forward it to
+//! Logstash as fields (docs/logging.md).
 //!
 //! Logging starts in two phases: [`init`] before the configuration is read
 //! (so configuration errors are logged too), [`configure`] once it is known
@@ -13,10 +16,11 @@
 
 use std::io::Write;
 use std::sync::{OnceLock, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::config::LogLevel;
+use crate::config::{LogFormat, LogLevel};
 use crate::json::push_json_string;
 
 /// The id logged for requests without an `X-Request-ID` header.
@@ -26,6 +30,8 @@ struct Logger {
     sink: Sink,
     appname: RwLock<String>,
     fatal_only: std::sync::atomic::AtomicBool,
+    /// [`LogFormat`] as a number, for the journal's `MESSAGE`.
+    format: std::sync::atomic::AtomicU8,
 }
 
 enum Sink {
@@ -46,21 +52,12 @@ pub fn init(appname: &str, journal: bool) {
                 .target(env_logger::Target::Stdout)
                 .format(|buf, record| {
                     let logger = LOGGER.get().expect("logger installed");
-                    let mut line = String::with_capacity(160);
-                    line.push_str("{\"msg\":");
-                    push_json_string(&mut line, &record.args().to_string());
-                    line.push_str(",\"appname\":");
-                    push_json_string(&mut line, &logger.appname.read().unwrap());
-                    line.push_str(",\"time\":\"");
-                    line.push_str(&buf.timestamp_millis().to_string());
-                    line.push_str("\",\"level\":\"");
-                    line.push_str(level_name(record));
-                    line.push('"');
-                    if let Some(id) = record.key_values().get("request_id".into()) {
-                        line.push_str(",\"request_id\":");
-                        push_json_string(&mut line, &id.to_string());
-                    }
-                    line.push_str("}\n");
+                    let mut line = json_line(
+                        record,
+                        &logger.appname.read().unwrap(),
+                        &buf.timestamp_millis().to_string(),
+                    );
+                    line.push('\n');
                     buf.write_all(line.as_bytes())
                 })
                 .build(),
@@ -70,6 +67,7 @@ pub fn init(appname: &str, journal: bool) {
         sink,
         appname: RwLock::new(appname.to_string()),
         fatal_only: Default::default(),
+        format: Default::default(),
     }));
     if LOGGER.set(logger).is_ok() {
         let _ = log::set_logger(logger);
@@ -92,6 +90,71 @@ pub fn configure(appname: &str, level: LogLevel) {
         LogLevel::Warning => LevelFilter::Warn,
         LogLevel::Error | LogLevel::Fatal => LevelFilter::Error,
     });
+}
+
+/// Applies `log_format` (at start and on reload).
+pub fn set_format(format: LogFormat) {
+    if let Some(logger) = LOGGER.get() {
+        logger
+            .format
+            .store(format as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One line as the reference writes it, without the newline: `msg`,
+/// `appname`, `time`, `level` and, on request-scoped lines, `request_id`.
+fn json_line(record: &Record, appname: &str, time: &str) -> String {
+    let mut line = String::with_capacity(160);
+    line.push_str("{\"msg\":");
+    push_json_string(&mut line, &record.args().to_string());
+    line.push_str(",\"appname\":");
+    push_json_string(&mut line, appname);
+    line.push_str(",\"time\":\"");
+    line.push_str(time);
+    line.push_str("\",\"level\":\"");
+    line.push_str(level_name(record));
+    line.push('"');
+    if let Some(id) = record.key_values().get("request_id".into()) {
+        line.push_str(",\"request_id\":");
+        push_json_string(&mut line, &id.to_string());
+    }
+    line.push('}');
+    line
+}
+
+/// The journal's `MESSAGE` in each format.
+fn journal_message(record: &Record, appname: &str, format: u8, now: SystemTime) -> String {
+    let json = || json_line(record, appname, &rfc3339_millis(now));
+    match format {
+        f if f == LogFormat::Json as u8 => format!("MESSAGE={}", json()),
+        f if f == LogFormat::Cee as u8 => format!("MESSAGE=@cee: {}", json()),
+        _ => format!("MESSAGE={}", record.args()),
+    }
+}
+
+/// `2026-12-03T07:05:27.123Z`, as env_logger writes the JSON lines' `time`.
+fn rfc3339_millis(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), by eras
+    // of 400 years.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        d.subsec_millis()
+    )
 }
 
 /// Whether stderr is connected to the journal (systemd sets
@@ -156,8 +219,10 @@ impl Log for Logger {
         match &self.sink {
             Sink::Json(l) => l.log(record),
             Sink::Journal => {
-                let message = format!("MESSAGE={}", record.args());
-                let ident = format!("SYSLOG_IDENTIFIER={}", self.appname.read().unwrap());
+                let appname = self.appname.read().unwrap().clone();
+                let format = self.format.load(std::sync::atomic::Ordering::Relaxed);
+                let message = journal_message(record, &appname, format, SystemTime::now());
+                let ident = format!("SYSLOG_IDENTIFIER={appname}");
                 let level = format!("LEVEL={}", level_name(record));
                 let mut fields = vec![
                     message.as_str(),
@@ -181,5 +246,66 @@ impl Log for Logger {
         if let Sink::Json(l) = &self.sink {
             l.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn with_record<T>(request_id: Option<&str>, f: impl FnOnce(&Record) -> T) -> T {
+        let kvs: Vec<(&str, &str)> = request_id
+            .map(|id| ("request_id", id))
+            .into_iter()
+            .collect();
+        let args = format_args!("GET /v1/k: \"quoted\"");
+        let record = Record::builder()
+            .level(Level::Error)
+            .args(args)
+            .key_values(&kvs)
+            .build();
+        f(&record)
+    }
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
+        assert_eq!(rfc3339_millis(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(at(951_782_400, 7)),
+            "2000-02-29T00:00:00.007Z"
+        );
+        assert_eq!(
+            rfc3339_millis(at(1_796_281_527, 123)),
+            "2026-12-03T07:05:27.123Z"
+        );
+        assert_eq!(
+            rfc3339_millis(at(4_107_542_399, 999)),
+            "2100-02-28T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn journal_message_in_each_format() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_796_281_527);
+        let json = r#"{"msg":"GET /v1/k: \"quoted\"","appname":"sessions","time":"2026-12-03T07:05:27.000Z","level":"ERROR","request_id":"abc-1"}"#;
+        with_record(Some("abc-1"), |r| {
+            assert_eq!(
+                journal_message(r, "sessions", LogFormat::Auto as u8, now),
+                "MESSAGE=GET /v1/k: \"quoted\""
+            );
+            assert_eq!(
+                journal_message(r, "sessions", LogFormat::Json as u8, now),
+                format!("MESSAGE={json}")
+            );
+            assert_eq!(
+                journal_message(r, "sessions", LogFormat::Cee as u8, now),
+                format!("MESSAGE=@cee: {json}")
+            );
+        });
+        with_record(None, |r| {
+            assert!(!journal_message(r, "kask", LogFormat::Json as u8, now).contains("request_id"));
+        });
     }
 }

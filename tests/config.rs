@@ -42,6 +42,7 @@ fn defaults() {
         let c = parse(empty).unwrap();
         assert_eq!(c.log.service_name, DEFAULT_SERVICE_NAME);
         assert_eq!(c.log.level, LogLevel::Info);
+        assert_eq!(c.log.format, LogFormat::Auto);
         assert_eq!(c.http.base_uri, "/v1/");
         assert_eq!(c.http.listen_address, "localhost");
         assert_eq!(c.http.listen_port, 8080);
@@ -112,6 +113,25 @@ fn log_levels_are_case_insensitive_and_closed() {
         error("log_level: verbose\n"),
         "/etc/kask/config.yaml:1: log_level: \"verbose\" is not one of debug, info, warning, error, fatal"
     );
+}
+
+#[test]
+fn log_formats() {
+    for (s, f) in [
+        ("auto", LogFormat::Auto),
+        ("json", LogFormat::Json),
+        ("JSON", LogFormat::Json),
+        ("cee", LogFormat::Cee),
+    ] {
+        assert_eq!(parse(&format!("log_format: {s}\n")).unwrap().log.format, f);
+    }
+    assert_eq!(
+        error("---\nlog_format: text\n"),
+        "/etc/kask/config.yaml:2: log_format: \"text\" is not one of auto, json, cee"
+    );
+    // It applies on reload, like the level.
+    let (a, b) = (parse("").unwrap(), parse("log_format: json\n").unwrap());
+    assert_eq!(a.restart_needed(&b), Vec::<&str>::new());
 }
 
 #[test]
@@ -417,6 +437,7 @@ listen_address: 0.0.0.0
 listen_port: 8081
 default_ttl: 3600
 log_level: debug
+log_format: json
 openapi_spec: /etc/kask/openapi.yaml
 max_value_bytes: 1024
 shutdown_grace_seconds: 3
@@ -478,6 +499,7 @@ fn every_key_is_read_and_listed_in_keys() {
     let d = parse("").unwrap();
     assert_ne!(c.log.service_name, d.log.service_name);
     assert_ne!(c.log.level, d.log.level);
+    assert_ne!(c.log.format, d.log.format);
     assert_eq!(
         d.restart_needed(&c),
         [
@@ -616,6 +638,7 @@ fn puppet_patterns_and_the_daemon_agree() {
     let levels = [
         "debug", "INFO", "Warning", "error", "fatal", "verbose", "", "info ",
     ];
+    let formats = ["auto", "json", "JSON", "Cee", "text", "", "json "];
     let mut checked = 0;
     for (key, ty) in puppet_schema() {
         if !(ty.starts_with("Pattern[") || ty.starts_with('$')) {
@@ -625,6 +648,7 @@ fn puppet_patterns_and_the_daemon_agree() {
         let samples: &[&str] = match key.as_str() {
             "cassandra.keyspace" | "cassandra.table" => &names,
             "log_level" => &levels,
+            "log_format" => &formats,
             other => panic!("a pattern for {other}: add samples for it here"),
         };
         for s in samples {
@@ -638,7 +662,7 @@ fn puppet_patterns_and_the_daemon_agree() {
             checked += 1;
         }
     }
-    assert!(checked >= names.len() * 2 + levels.len());
+    assert!(checked >= names.len() * 2 + levels.len() + formats.len());
 }
 
 /// Where Puppet bounds an integer, the daemon accepts the bounds. Where the

@@ -3,7 +3,8 @@
 # The configuration hash is written verbatim with `to_yaml`, because the
 # daemon reads exactly that file as its whole configuration. Before a new
 # version replaces the running file it is checked with
-# `<kask::binary> --check-config`; a file the daemon would refuse never
+# `<kask::binary> --check-config --strict`; a file the daemon would refuse,
+# or one with a key it does not know (a typo, a mis-indented key), never
 # reaches the service. The file is `0640 root:kask` (it holds the Cassandra
 # password) and its content is `Sensitive`, so Puppet neither logs nor diffs
 # it. The unit `kask@<name>` (shipped by the package) is enabled, running,
@@ -99,7 +100,7 @@ define kask::instance (
       group        => $kask::group,
       mode         => '0640',
       content      => Sensitive(to_yaml($plain_config)),
-      validate_cmd => "${kask::binary} --check-config %",
+      validate_cmd => "${kask::binary} --check-config --strict %",
       require      => Class['kask::install'],
       notify       => Service[$unit],
     }

@@ -23,7 +23,7 @@ describe 'kask::instance' do
   it { is_expected.to compile.with_all_deps }
 
   it 'writes exactly to_yaml of the hash, Sensitive, 0640 root:kask' do
-    is_expected.to contain_file(path).with(owner: 'root', group: 'kask', mode: '0640', validate_cmd: '/usr/bin/kask --check-config %')
+    is_expected.to contain_file(path).with(owner: 'root', group: 'kask', mode: '0640', validate_cmd: '/usr/bin/kask --check-config --strict %')
     expect(file_content(catalogue, path)).to eq(config.to_yaml)
     expect(catalogue.resource('File', path).sensitive_parameters).to include(:content)
   end
