@@ -96,7 +96,7 @@ pub fn run(path: &Path) -> Exit {
 /// Cassandra, then serves.
 async fn serve(path: PathBuf, config: Config) -> Result<(), Fatal> {
     let listener = Listener::new(listen(&config.http).await?, server_tls(&config.http)?);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_query_timeout(config.store.query_timeout));
     let mut stop = std::pin::pin!(stop_signal());
     let store = tokio::select! {
         store = connect_with_retry(&config.store, metrics.storage.clone()) => store,
