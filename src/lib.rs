@@ -30,7 +30,7 @@ mod daemon;
 pub mod http;
 mod json;
 pub mod key;
-mod logging;
+pub mod logging;
 pub mod metrics;
 mod service;
 pub mod storage;

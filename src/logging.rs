@@ -15,8 +15,8 @@
 //! `log::error!(request_id = id; "...")`. Fatal lines add `fatal = true`.
 
 use std::io::Write;
-use std::sync::{OnceLock, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -157,6 +157,123 @@ fn rfc3339_millis(t: SystemTime) -> String {
     )
 }
 
+/// Failed requests (Cassandra errors and timeouts, each a 500): at most
+/// [`FAILED_REQUEST_LINES`] lines per [`FAILED_REQUEST_WINDOW`]; the rest are
+/// counted and the count logged once the window ends. A 23 s outage used to
+/// write close to a million lines; `http_requests_total{code="500"}` still
+/// counts every one.
+pub static FAILED_REQUESTS: Throttle = Throttle::new(
+    "failed requests",
+    FAILED_REQUEST_WINDOW,
+    FAILED_REQUEST_LINES,
+);
+/// See [`FAILED_REQUESTS`].
+pub const FAILED_REQUEST_WINDOW: Duration = Duration::from_secs(5);
+/// See [`FAILED_REQUESTS`].
+pub const FAILED_REQUEST_LINES: u32 = 10;
+
+/// Limits one kind of log line to `max` per `window`. Lines held back are
+/// counted, and the count is logged once, when the window ends (or, outside
+/// a tokio runtime, with the next line let through).
+pub struct Throttle {
+    what: &'static str,
+    window: Duration,
+    max: u32,
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Default)]
+struct ThrottleState {
+    /// When the current window began; `None` before the first line.
+    start: Option<Instant>,
+    logged: u32,
+    held: u64,
+    flush_scheduled: bool,
+}
+
+impl Throttle {
+    pub const fn new(what: &'static str, window: Duration, max: u32) -> Throttle {
+        Throttle {
+            what,
+            window,
+            max,
+            state: Mutex::new(ThrottleState {
+                start: None,
+                logged: 0,
+                held: 0,
+                flush_scheduled: false,
+            }),
+        }
+    }
+
+    /// Whether to log this line now. A line held back is counted.
+    pub fn admit(&'static self) -> bool {
+        let (admit, report, schedule) = self.decide(Instant::now());
+        if let Some(n) = report {
+            self.report(n);
+        }
+        if let Some(at) = schedule {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        tokio::time::sleep_until(at.into()).await;
+                        self.flush();
+                    });
+                }
+                Err(_) => self.state.lock().unwrap().flush_scheduled = false,
+            }
+        }
+        admit
+    }
+
+    /// The bookkeeping of [`Throttle::admit`] at `now`: whether to log, a
+    /// count of lines held back in an earlier window not yet reported, and
+    /// when to report this window's, if a report must be scheduled.
+    fn decide(&self, now: Instant) -> (bool, Option<u64>, Option<Instant>) {
+        let mut s = self.state.lock().unwrap();
+        let mut report = None;
+        if s.start.is_none_or(|start| now >= start + self.window) {
+            if s.held > 0 && !s.flush_scheduled {
+                report = Some(std::mem::take(&mut s.held));
+            }
+            s.start = Some(now);
+            s.logged = 0;
+        }
+        if s.logged < self.max {
+            s.logged += 1;
+            return (true, report, None);
+        }
+        s.held += 1;
+        let start = s.start.unwrap_or(now);
+        let schedule = (!s.flush_scheduled).then(|| {
+            s.flush_scheduled = true;
+            start + self.window
+        });
+        (false, report, schedule)
+    }
+
+    /// The end of a window with lines held back.
+    fn flush(&self) {
+        let held = {
+            let mut s = self.state.lock().unwrap();
+            s.flush_scheduled = false;
+            std::mem::take(&mut s.held)
+        };
+        if held > 0 {
+            self.report(held);
+        }
+    }
+
+    fn report(&self, held: u64) {
+        log::error!(
+            "{held} more {} not logged one by one (at most {} lines per {} s; the metrics count every one)",
+            self.what,
+            self.max,
+            self.window.as_secs()
+        );
+    }
+}
+
 /// Whether stderr is connected to the journal (systemd sets
 /// `JOURNAL_STREAM=<dev>:<inode>` for it).
 pub fn stderr_is_journal() -> bool {
@@ -252,7 +369,37 @@ impl Log for Logger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn throttle_lets_the_first_lines_of_a_window_through_and_counts_the_rest() {
+        let t = Throttle::new("failed requests", Duration::from_secs(5), 3);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(t.decide(at(0)), (true, None, None));
+        assert_eq!(t.decide(at(1)), (true, None, None));
+        assert_eq!(t.decide(at(2)), (true, None, None));
+        // The fourth is held back, and the report of the window scheduled
+        // for its end, once.
+        assert_eq!(t.decide(at(3)), (false, None, Some(at(5000))));
+        assert_eq!(t.decide(at(4)), (false, None, None));
+        assert_eq!(t.state.lock().unwrap().held, 2);
+        // The scheduled report says 2 and starts counting afresh.
+        t.flush();
+        assert_eq!(t.state.lock().unwrap().held, 0);
+        // A new window lets lines through again.
+        assert_eq!(t.decide(at(5000)), (true, None, None));
+        // Without a scheduled report (no runtime), the count comes with the
+        // first line of the next window.
+        for _ in 0..2 {
+            t.decide(at(5001));
+        }
+        for ms in [5002, 5003] {
+            assert_eq!(t.decide(at(ms)), (false, None, Some(at(10_000))));
+            // What admit() does when it cannot schedule.
+            t.state.lock().unwrap().flush_scheduled = false;
+        }
+        assert_eq!(t.decide(at(10_002)), (true, Some(2), None));
+    }
 
     fn with_record<T>(request_id: Option<&str>, f: impl FnOnce(&Record) -> T) -> T {
         let kvs: Vec<(&str, &str)> = request_id

@@ -9,6 +9,7 @@ use warp::reply::Response as Reply;
 use super::problem::Problem;
 use super::App;
 use crate::key::{Key, KeyError};
+use crate::logging::FAILED_REQUESTS;
 use crate::storage::Store;
 
 /// A request body as warp streams it.
@@ -68,7 +69,9 @@ pub async fn get<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
         }
         Ok(None) => Problem::NotFound.response(&req.instance()),
         Err(e) => {
-            log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -96,7 +99,9 @@ pub async fn post<S: Store>(
     match app.store.set(req.key, value).await {
         Ok(()) => empty(StatusCode::CREATED),
         Err(e) => {
-            log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -128,7 +133,9 @@ pub async fn delete<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
     match app.store.delete(req.key).await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(e) => {
-            log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
