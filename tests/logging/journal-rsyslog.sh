@@ -60,12 +60,18 @@ done
 curl -s -o /dev/null -X POST -H 'X-Request-ID: req-ops-json-1' \
     "http://$addr:$port/sessions/v1/k"
 
-entry=
-for _ in $(seq 1 50); do
-    entry=$(nspawn_journal -u kask-logtest -o json REQUEST_ID=req-ops-json-1 | tail -n 1)
-    [ -n "$entry" ] && break
-    sleep 0.2
-done
+# The last line COMMAND prints, once it prints one (at most 10 s).
+last_line() {
+    local out
+    for _ in $(seq 1 50); do
+        out=$("$@" 2>/dev/null | tail -n 1)
+        [ -n "$out" ] && { echo "$out"; return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+
+entry=$(last_line nspawn_journal -u kask-logtest -o json REQUEST_ID=req-ops-json-1)
 python3 - "$entry" <<'PY' && pass "journal: MESSAGE is the JSON line; LEVEL and REQUEST_ID are fields" || fail "journal entry: $entry"
 import json, sys
 e = json.loads(sys.argv[1])
@@ -78,12 +84,7 @@ assert "empty body refused" in m["msg"] and m["appname"] == "kask", m
 assert m["time"].endswith("Z") and len(m["time"]) == 24, m
 PY
 
-line=
-for _ in $(seq 1 50); do
-    line=$(nspawn_sh 'grep -h req-ops-json-1 /var/log/kask/logstash.json 2>/dev/null' | tail -n 1)
-    [ -n "$line" ] && break
-    sleep 0.2
-done
+line=$(last_line nspawn_sh 'grep -h req-ops-json-1 /var/log/kask/logstash.json')
 python3 - "$line" <<'PY' && pass "rsyslog with 30-kask.conf: request_id, level and msg arrive as fields" || fail "rsyslog output: '$line'"
 import json, sys
 m = json.loads(sys.argv[1])
