@@ -768,3 +768,52 @@ fn load_finds_unreadable_files_parse_does_not_open_them() {
         "{e}"
     );
 }
+
+/// Every error about something in the file names the line and the key
+/// (the missing half of a pair: the line of its section's key).
+#[test]
+fn every_error_in_the_file_names_line_and_key() {
+    for (yaml, line, key) in [
+        ("tls:\n  cert: /a.pem\n", 1, "tls.key"),
+        ("---\ntls:\n  key: /k.pem\n", 2, "tls.cert"),
+        ("tls:\n  client_ca: /ca\n", 1, "tls.client_ca"),
+        (
+            "cassandra:\n  tls:\n    key: /k.pem\n",
+            2,
+            "cassandra.tls.cert",
+        ),
+        ("cassandra:\n  hosts: []\n", 2, "cassandra.hosts"),
+        ("cassandra:\n  hosts: [a, 'b c']\n", 2, "cassandra.hosts"),
+        (
+            "cassandra:\n  query_timeout_ms: 0\n",
+            2,
+            "cassandra.query_timeout_ms",
+        ),
+        (
+            "cassandra:\n  protocol_version: 2\n",
+            2,
+            "cassandra.protocol_version",
+        ),
+        ("max_value_bytes: 0\n", 1, "max_value_bytes"),
+        ("---\nlisten_port: '80'\n", 2, "listen_port"),
+        ("---\nbase_uri: [a]\n", 2, "base_uri"),
+        (
+            "---\ncassandra:\n  port: 1\n  port: 2\n",
+            4,
+            "cassandra.port",
+        ),
+        (
+            "---\ncassandra:\n  authentication: x\n",
+            3,
+            "cassandra.authentication",
+        ),
+        ("---\ncassandra:\n  {a: 1}: 2\n", 3, "cassandra"),
+    ] {
+        let e = parse(yaml).expect_err(yaml);
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(line), key),
+            "{yaml:?} gave {e}"
+        );
+    }
+}
