@@ -31,8 +31,10 @@
 #
 # @param config
 #   The daemon's configuration (see the kask contract, section 2). Plain or
-#   `Sensitive`; known keys are type-checked when the catalog compiles,
-#   unknown keys are written as given with a warning (the daemon warns too).
+#   `Sensitive`; known keys are type-checked when the catalog compiles, and
+#   an unknown key (a typo, or a key indented under the wrong section) fails
+#   the compile, naming it: `kask --check-config --strict`, the file's
+#   `validate_cmd`, would refuse the file on the host anyway.
 # @param ensure
 #   `present`, or `absent` to stop and disable the unit and remove
 #   `/etc/<name>/` and the drop-in.
@@ -71,8 +73,8 @@ define kask::instance (
     default   => $config,
   }
   $unknown_keys = kask::check_config($plain_config, "Kask::Instance[${title}]")
-  $unknown_keys.each |$key| {
-    warning("Kask::Instance[${title}]: config key '${key}' is not a kask setting; it is written as given and the daemon will warn about it")
+  unless $unknown_keys.empty {
+    fail("Kask::Instance[${title}]: config key '${unknown_keys[0]}' is not a kask setting (check its spelling and indentation; kask --check-config --strict refuses it)")
   }
 
   $unit = "kask@${title}.service"

@@ -98,9 +98,8 @@ describe 'kask::instance' do
     let(:params) { { config: config.merge('cassandra' => config['cassandra'].merge('colour' => 'blue')) } }
     let(:facts) { debian12_facts(extra: fresh_compile_fact) }
 
-    it 'writes it as given and warns, naming the key' do
-      expect(YAML.safe_load(file_content(catalogue, path))['cassandra']['colour']).to eq('blue')
-      expect(logged).to include(a_string_matching(/Kask::Instance\[echostore\]: config key 'cassandra.colour' is not a kask setting/))
+    it 'fails the compile, naming the key (validate_cmd --strict would refuse the file)' do
+      is_expected.to compile.and_raise_error(/Kask::Instance\[echostore\]: config key 'cassandra.colour' is not a kask setting/)
     end
   end
 
