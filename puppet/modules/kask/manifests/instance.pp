@@ -74,7 +74,8 @@ define kask::instance (
   }
   $unknown_keys = kask::check_config($plain_config, "Kask::Instance[${title}]")
   unless $unknown_keys.empty {
-    fail("Kask::Instance[${title}]: config key '${unknown_keys[0]}' is not a kask setting (check its spelling and indentation; kask --check-config --strict refuses it)")
+    $key = $unknown_keys[0]
+    fail("Kask::Instance[${title}]: config key '${key}' is not a kask setting (check its spelling and indentation)")
   }
 
   $unit = "kask@${title}.service"
