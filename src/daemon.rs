@@ -73,6 +73,7 @@ pub fn run(path: &Path, instance: &Instance) -> Exit {
     };
     // Phase two: the configured name and level.
     logging::configure(&config.log.service_name, config.log.level);
+    logging::set_format(config.log.format);
     for w in crate::config::unknown_key_warnings(&config, path) {
         log::warn!("{w}");
     }
@@ -107,7 +108,7 @@ pub fn run(path: &Path, instance: &Instance) -> Exit {
 /// store connects to Cassandra in the background (503 until it has).
 async fn serve(path: PathBuf, config: Config, instance: &Instance) -> Result<(), Fatal> {
     let listener = Listener::new(listen(&config.http).await?, server_tls(&config.http)?);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_query_timeout(config.store.query_timeout));
     // Signals first: SIGHUP or SIGTERM while Cassandra is away must not
     // kill the process by their default action.
     let readiness = Arc::new(Readiness::default());
@@ -375,6 +376,7 @@ fn spawn_reloader(path: PathBuf, mut current: Config, certificate: Option<Certif
                         log::warn!("{w}");
                     }
                     logging::configure(&new.log.service_name, new.log.level);
+                    logging::set_format(new.log.format);
                     let mut outcome = "configuration reloaded".to_string();
                     if let (Some(certificate), Some(_)) = (&certificate, &new.http.tls) {
                         match server_tls(&new.http) {

@@ -32,7 +32,7 @@ mod daemon;
 pub mod http;
 mod json;
 pub mod key;
-mod logging;
+pub mod logging;
 pub mod metrics;
 pub mod pool;
 pub mod readiness;

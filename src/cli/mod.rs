@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 mod schema;
 
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::config::{Config, UnknownKeys, DEFAULT_CONFIG_PATH};
 use crate::daemon::{self, Exit};
 use crate::pool::{self, Drain, Instance};
 
@@ -16,7 +16,7 @@ kask — a drop-in Kask session store (HTTP key-value with TTL over Apache Cassa
 
 Usage:
   kask [--config FILE]                  run the service
-  kask --check-config [FILE]            validate a configuration; no network
+  kask --check-config [--strict] [FILE] validate a configuration; no network
   kask --print-schema [--config FILE] [--replication DC:RF[,DC:RF...]]
                                         print the CQL that creates the keyspace, the table
                                         and kask's least-privilege role
@@ -32,6 +32,8 @@ Usage:
 
 Options:
   --config FILE, -config FILE  the YAML configuration (default: /etc/kask/config.yaml)
+  --strict                     with --check-config: refuse unknown keys (for Puppet's
+                               validate_cmd), naming the nearest known key
   --replication LIST           data centres and replication factors for --print-schema
                                (default: cassandra.local_dc, or datacenter1, with 3)
   --instance NAME              the instance kask@NAME (default: kask.service); for the
@@ -64,7 +66,13 @@ pub fn main<I: IntoIterator<Item = String>>(args: I) -> Exit {
             println!("kask {}", env!("CARGO_PKG_VERSION"));
             Exit::Ok
         }
-        Command::Check { config } => match load(&config) {
+        Command::Check { config, strict } => match load_checked(
+            &config,
+            match strict {
+                true => UnknownKeys::Refuse,
+                false => UnknownKeys::Warn,
+            },
+        ) {
             Ok(c) => {
                 for w in crate::config::unknown_key_warnings(&c, &config) {
                     eprintln!("kask: warning: {w}");
@@ -117,7 +125,11 @@ fn report(outcome: Result<String, String>) -> Exit {
 
 /// Loads a configuration, printing the one-line error an operator needs.
 fn load(path: &Path) -> Result<Config, Exit> {
-    Config::load(path).map_err(|e| {
+    load_checked(path, UnknownKeys::Warn)
+}
+
+fn load_checked(path: &Path, unknown: UnknownKeys) -> Result<Config, Exit> {
+    Config::load_checked(path, unknown).map_err(|e| {
         eprintln!("kask: {e}");
         Exit::Config
     })
@@ -175,6 +187,8 @@ pub(crate) enum Command {
     },
     Check {
         config: PathBuf,
+        /// `--strict`: unknown keys are errors.
+        strict: bool,
     },
     PrintSchema {
         config: Option<PathBuf>,
@@ -197,6 +211,7 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, 
     let mut timeout: Option<u64> = None;
     let mut mode: Option<&'static str> = None;
     let mut positional: Option<PathBuf> = None;
+    let mut strict = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // `--flag=value` and `-flag=value`
@@ -219,6 +234,7 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, 
             (true, "idle") => idle = Some(seconds("--idle", &value("--idle")?)?),
             (true, "timeout") => timeout = Some(seconds("--timeout", &value("--timeout")?)?),
             (true, "check-config") => set_mode(&mut mode, "check-config")?,
+            (true, "strict") => strict = true,
             (true, "print-schema") => set_mode(&mut mode, "print-schema")?,
             (true, "print-openapi") => set_mode(&mut mode, "print-openapi")?,
             (true, "version" | "V") => return Ok(Command::Version),
@@ -250,6 +266,9 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, 
         ));
     }
     let config = config.or(positional);
+    if strict && mode != Some("check-config") {
+        return Err("--strict goes with --check-config".into());
+    }
     if replication.is_some() && mode != Some("print-schema") {
         return Err("--replication goes with --print-schema".into());
     }
@@ -284,6 +303,7 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, 
         Some("status") => Command::Status { instance },
         Some("check-config") => Command::Check {
             config: config.unwrap_or_else(default),
+            strict,
         },
         Some("print-schema") => Command::PrintSchema {
             config,
@@ -347,15 +367,33 @@ mod tests {
         assert_eq!(
             p(&["--check-config", "/x"]),
             Ok(Command::Check {
-                config: "/x".into()
+                config: "/x".into(),
+                strict: false,
             })
         );
         assert_eq!(
             p(&["--check-config", "--config", "/x"]),
             Ok(Command::Check {
-                config: "/x".into()
+                config: "/x".into(),
+                strict: false,
             })
         );
+        for args in [
+            &["--check-config", "--strict", "/x"][..],
+            &["--strict", "--check-config", "/x"],
+            &["-check-config", "-strict", "-config", "/x"],
+        ] {
+            assert_eq!(
+                p(args),
+                Ok(Command::Check {
+                    config: "/x".into(),
+                    strict: true,
+                }),
+                "{args:?}"
+            );
+        }
+        assert!(p(&["--strict"]).is_err());
+        assert!(p(&["--print-schema", "--strict"]).is_err());
         assert_eq!(
             p(&["--print-schema", "--config", "/x", "--replication", "a:3"]),
             Ok(Command::PrintSchema {

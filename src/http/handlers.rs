@@ -9,6 +9,7 @@ use warp::reply::Response as Reply;
 use super::problem::Problem;
 use super::App;
 use crate::key::{Key, KeyError};
+use crate::logging::FAILED_REQUESTS;
 use crate::storage::{Store, StoreError};
 
 /// A request body as warp streams it.
@@ -69,7 +70,9 @@ pub async fn get<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
         Ok(None) => Problem::NotFound.response(&req.instance()),
         Err(e @ StoreError::Unavailable(_)) => unavailable("GET", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -98,7 +101,9 @@ pub async fn post<S: Store>(
         Ok(()) => empty(StatusCode::CREATED),
         Err(e @ StoreError::Unavailable(_)) => unavailable("POST", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -131,7 +136,9 @@ pub async fn delete<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
         Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(e @ StoreError::Unavailable(_)) => unavailable("DELETE", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }

@@ -105,6 +105,7 @@ impl CassandraStore {
             )),
         };
         let version = probe::negotiate(cfg, tls.clone()).await?;
+        probe::check_login(cfg, tls.clone()).await?;
         let live = Live::connect(cfg, tls.clone(), version).await?;
         let shared = Arc::new(Shared {
             live: ArcSwap::from_pointee(live),

@@ -3,7 +3,8 @@
 # The configuration hash is written verbatim with `to_yaml`, because the
 # daemon reads exactly that file as its whole configuration. Before a new
 # version replaces the running file it is checked with
-# `<kask::binary> --check-config`; a file the daemon would refuse never
+# `<kask::binary> --check-config --strict`; a file the daemon would refuse,
+# or one with a key it does not know (a typo, a mis-indented key), never
 # reaches the service. The file is `0640 root:kask` (it holds the Cassandra
 # password) and its content is `Sensitive`, so Puppet neither logs nor diffs
 # it. The unit `kask@<name>` (shipped by the package) is enabled, running,
@@ -30,8 +31,10 @@
 #
 # @param config
 #   The daemon's configuration (see the kask contract, section 2). Plain or
-#   `Sensitive`; known keys are type-checked when the catalog compiles,
-#   unknown keys are written as given with a warning (the daemon warns too).
+#   `Sensitive`; known keys are type-checked when the catalog compiles, and
+#   an unknown key (a typo, or a key indented under the wrong section) fails
+#   the compile, naming it: `kask --check-config --strict`, the file's
+#   `validate_cmd`, would refuse the file on the host anyway.
 # @param ensure
 #   `present`, or `absent` to stop and disable the unit and remove
 #   `/etc/<name>/` and the drop-in.
@@ -78,8 +81,9 @@ define kask::instance (
     default   => $config,
   }
   $unknown_keys = kask::check_config($plain_config, "Kask::Instance[${title}]")
-  $unknown_keys.each |$key| {
-    warning("Kask::Instance[${title}]: config key '${key}' is not a kask setting; it is written as given and the daemon will warn about it")
+  unless $unknown_keys.empty {
+    $key = $unknown_keys[0]
+    fail("Kask::Instance[${title}]: config key '${key}' is not a kask setting (check its spelling and indentation)")
   }
 
   $unit = "kask@${title}.service"
@@ -109,7 +113,7 @@ define kask::instance (
       group        => $kask::group,
       mode         => '0640',
       content      => Sensitive(to_yaml($plain_config)),
-      validate_cmd => "${kask::binary} --check-config %",
+      validate_cmd => "${kask::binary} --check-config --strict %",
       require      => Class['kask::install'],
       notify       => Service[$unit],
     }

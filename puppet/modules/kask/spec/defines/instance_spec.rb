@@ -23,7 +23,7 @@ describe 'kask::instance' do
   it { is_expected.to compile.with_all_deps }
 
   it 'writes exactly to_yaml of the hash, Sensitive, 0640 root:kask' do
-    is_expected.to contain_file(path).with(owner: 'root', group: 'kask', mode: '0640', validate_cmd: '/usr/bin/kask --check-config %')
+    is_expected.to contain_file(path).with(owner: 'root', group: 'kask', mode: '0640', validate_cmd: '/usr/bin/kask --check-config --strict %')
     expect(file_content(catalogue, path)).to eq(config.to_yaml)
     expect(catalogue.resource('File', path).sensitive_parameters).to include(:content)
   end
@@ -129,9 +129,8 @@ describe 'kask::instance' do
     let(:params) { { config: config.merge('cassandra' => config['cassandra'].merge('colour' => 'blue')) } }
     let(:facts) { debian12_facts(extra: fresh_compile_fact) }
 
-    it 'writes it as given and warns, naming the key' do
-      expect(YAML.safe_load(file_content(catalogue, path))['cassandra']['colour']).to eq('blue')
-      expect(logged).to include(a_string_matching(/Kask::Instance\[echostore\]: config key 'cassandra.colour' is not a kask setting/))
+    it 'fails the compile, naming the key (validate_cmd --strict would refuse the file)' do
+      is_expected.to compile.and_raise_error(/Kask::Instance\[echostore\]: config key 'cassandra.colour' is not a kask setting/)
     end
   end
 
