@@ -9,7 +9,8 @@ use warp::reply::Response as Reply;
 use super::problem::Problem;
 use super::App;
 use crate::key::{Key, KeyError};
-use crate::storage::Store;
+use crate::logging::FAILED_REQUESTS;
+use crate::storage::{Store, StoreError};
 
 /// A request body as warp streams it.
 pub trait Body: Stream<Item = Result<Self::Chunk, warp::Error>> + Send + Unpin {
@@ -80,8 +81,11 @@ pub async fn get<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
             resp
         }
         Ok(None) => Problem::NotFound.response(&req.instance()),
+        Err(e @ StoreError::Unavailable(_)) => unavailable("GET", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -113,8 +117,11 @@ pub async fn post<S: Store>(
     }
     match app.store.set(req.key, value).await {
         Ok(()) => empty(StatusCode::CREATED),
+        Err(e @ StoreError::Unavailable(_)) => unavailable("POST", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -145,11 +152,21 @@ async fn read_body(
 pub async fn delete<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
     match app.store.delete(req.key).await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(e @ StoreError::Unavailable(_)) => unavailable("DELETE", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
+}
+
+/// No connection to Cassandra yet: 503 at once. Logged at debug only: the
+/// daemon's log and status line already say why, once.
+fn unavailable(method: &str, req: Request<'_>, e: &StoreError) -> Reply {
+    log::debug!(request_id = req.request_id; "{method} {}: 503: {e}", &req.instance());
+    Problem::Unavailable.response(&req.instance())
 }
 
 /// PUT and every other method: 400, body unread (the reference never

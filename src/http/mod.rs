@@ -15,6 +15,7 @@ use bytes::Bytes;
 use crate::config::HttpConfig;
 use crate::json::push_json_string;
 use crate::metrics::{BuildInfo, HttpMetrics, Metrics};
+use crate::readiness::Readiness;
 
 /// What the HTTP layer shares between requests.
 pub(crate) struct App<S> {
@@ -28,10 +29,18 @@ pub(crate) struct App<S> {
     pub registry: Arc<Metrics>,
     pub healthz: Bytes,
     pub openapi: Bytes,
+    /// Pool state, draining, key requests in flight (`/readyz`).
+    pub readiness: Arc<Readiness>,
 }
 
 impl<S> App<S> {
-    pub(crate) fn new(store: S, cfg: &HttpConfig, metrics: Arc<Metrics>, openapi: Bytes) -> App<S> {
+    pub(crate) fn new(
+        store: S,
+        cfg: &HttpConfig,
+        metrics: Arc<Metrics>,
+        openapi: Bytes,
+        readiness: Arc<Readiness>,
+    ) -> App<S> {
         App {
             store,
             base_uri: cfg.base_uri.clone(),
@@ -41,6 +50,28 @@ impl<S> App<S> {
             registry: metrics,
             healthz: healthz_body(&BuildInfo::current()),
             openapi,
+            readiness,
+        }
+    }
+}
+
+/// The `/readyz` body: `{"ready":true}`, or why not, with the store's own
+/// words when it is the store.
+pub(crate) fn readyz_body(
+    verdict: Result<(), crate::readiness::NotReady>,
+    store: Result<(), String>,
+) -> String {
+    match verdict {
+        Ok(()) => "{\"ready\":true}\n".to_string(),
+        Err(reason) => {
+            let mut s = String::from("{\"ready\":false,\"reason\":");
+            push_json_string(&mut s, reason.as_str());
+            if let (crate::readiness::NotReady::CassandraUnavailable, Err(why)) = (reason, store) {
+                s.push_str(",\"detail\":");
+                push_json_string(&mut s, &why);
+            }
+            s.push_str("}\n");
+            s
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - under the base URI `B`: the key API (instrumented);
 //! - `B` without its trailing slash: 301 to `B`, as Go's ServeMux does;
-//! - `/healthz`, `/metrics`, `/openapi`;
+//! - `/healthz` (alive), `/readyz` (ready for traffic), `/metrics`,
+//!   `/openapi`;
 //! - anything else: Go's plain-text 404, as the reference answers.
 //!
 //! Paths are compared whole and raw, as Go's ServeMux compares them (warp's
@@ -69,17 +70,22 @@ pub(crate) fn routes<S: Store>(
 /// Go's 404. One match rather than a warp route each: each warp route adds
 /// a level of futures to every request, and these need no extraction of
 /// their own.
-fn rest<S>(app: &App<S>, path: &str, method: &Method, query: Option<&str>) -> Reply {
+fn rest<S: Store>(app: &App<S>, path: &str, method: &Method, query: Option<&str>) -> Reply {
     let base = app.base_uri.as_str();
     if path.len() + 1 == base.len() && base.starts_with(path) {
         return redirect(base, query, method);
     }
     match path {
         "/healthz" => with_type(app.healthz.clone(), "application/json"),
-        "/metrics" => with_type(
-            Bytes::from(app.registry.render()),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        "/readyz" => readyz(app),
+        "/metrics" => {
+            let ready = app.readiness.check(app.store.can_serve().is_ok()).is_ok();
+            app.registry.set_readiness(ready, app.readiness.pooled());
+            with_type(
+                Bytes::from(app.registry.render()),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+        }
         "/openapi" => with_type(app.openapi.clone(), "application/x-yaml"),
         _ => handlers::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
     }
@@ -196,6 +202,26 @@ fn cleaned(raw: &str) -> Option<String> {
     Some(out)
 }
 
+/// 200 when ready for traffic, else 503 naming the reason. Cheap: atomics
+/// and the driver's view of the nodes, no round trip to Cassandra.
+fn readyz<S: Store>(app: &App<S>) -> Reply {
+    let store = app.store.can_serve();
+    let verdict = app.readiness.check(store.is_ok());
+    let status = if verdict.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut resp = with_type(
+        Bytes::from(super::readyz_body(verdict, store)),
+        "application/json",
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
 /// A raw path under `base` (which ends in `/`).
 fn under(base: Arc<str>) -> impl Filter<Extract = (FullPath,), Error = Rejection> + Clone {
     warp::path::full().and_then(move |path: FullPath| {
@@ -233,6 +259,7 @@ async fn key_api<S: Store>(
     body: impl Body,
 ) -> Reply {
     let started = Instant::now();
+    let _in_flight = app.readiness.request();
     let raw = path.as_str();
     let request_id = request_id.as_deref().unwrap_or(NO_REQUEST_ID);
     let resp = match key::parse(&raw[app.base_uri.len()..], query.as_deref()) {

@@ -56,4 +56,8 @@ impl Store for MemoryStore {
         self.values.lock().unwrap().remove(key.as_bytes());
         Ok(())
     }
+
+    fn can_serve(&self) -> Result<(), String> {
+        self.check().map_err(|e| e.to_string())
+    }
 }
