@@ -51,7 +51,6 @@ cassandra:
   keyspace: kask_bench
   table: values
   local_dc: datacenter1
-  protocol_version: 3
   query_timeout_ms: 20000
   connect_timeout_ms: 20000
   authentication:
