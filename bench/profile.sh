@@ -51,7 +51,6 @@ cassandra:
   keyspace: kask_bench
   table: values
   local_dc: datacenter1
-  protocol_version: 3
   query_timeout_ms: 20000
   connect_timeout_ms: 20000
   authentication:
@@ -79,7 +78,7 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.%p" \
     "$kask" --config "$tmp/config.yaml" >"$out/kask.log" 2>&1 &
 kask_pid=$!
 for _ in $(seq 240); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break
     kill -0 "$kask_pid" 2>/dev/null || { echo "bench-profile: kask exited; see $out/kask.log" >&2; exit 1; }
     sleep 0.5
 done

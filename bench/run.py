@@ -379,9 +379,11 @@ def run_all(procs, tmp, concurrencies, seconds, rounds, keys, quick):
         [CEILINGS, "hyper", "--listen", f"127.0.0.1:{hyper_port}"], stdout=subprocess.DEVNULL)
     kask_url = f"http://127.0.0.1:{kask_port}"
     hyper_url = f"http://127.0.0.1:{hyper_port}"
-    if not wait_http(kask_url + "/healthz", 60, procs["kask"]):
+    # /readyz: kask answers /healthz at once, but serves keys only once it
+    # is connected to Cassandra.
+    if not wait_http(kask_url + "/readyz", 60, procs["kask"]):
         kask_log.flush()
-        die("kask did not answer /healthz within 60 s; its log:\n"
+        die("kask was not ready (/readyz) within 60 s; its log:\n"
             + open(os.path.join(tmp, "kask.log")).read())
     if not wait_http(hyper_url + "/healthz", 10, procs["hyper"]):
         die("the hyper ceiling did not answer")

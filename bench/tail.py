@@ -186,7 +186,7 @@ def main():
     hop_url = f"http://127.0.0.1:{hport}/healthz"
     driver = None
     try:
-        if not run.wait_http(url + "/healthz", 60, kask):
+        if not run.wait_http(url + "/readyz", 60, kask):
             run.die("kask did not start: " + open(os.path.join(tmp, "kask.log")).read())
         driver = run.Driver()
         if WORKLOAD != "post":

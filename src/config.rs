@@ -57,6 +57,25 @@ pub const MAX_MAX_VALUE_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 10;
 /// Upper bound for `shutdown_grace_seconds`.
 pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 3600;
+/// `idle_timeout_seconds` (extension): how long a connection may sit idle
+/// between requests, or take to send a request's headers (or a TLS
+/// handshake); one timer in the HTTP library.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u64 = 30;
+/// `body_timeout_seconds` (extension): how long a client may take to send
+/// a request body.
+pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 60;
+/// Upper bound for both timeouts.
+pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
+/// `max_connections` (extension): connections served at once; more are
+/// answered 503 and closed. Below the units' `LimitNOFILE` (65536), with
+/// room for Cassandra's connections and the journal.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+/// Upper bound for `max_connections`.
+pub const MAX_MAX_CONNECTIONS: u64 = 1_000_000;
+/// The most of a configuration file that is read: the file is a few hundred
+/// bytes; anything longer (`/dev/zero`, a log given by mistake) is refused
+/// rather than read until memory runs out.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The longest keyspace or table name Cassandra accepts.
 pub const MAX_CQL_IDENTIFIER_LEN: usize = 48;
 
@@ -70,9 +89,13 @@ pub const KEYS: &[&str] = &[
     "listen_port",
     "default_ttl",
     "log_level",
+    "log_format",
     "openapi_spec",
     "max_value_bytes",
     "shutdown_grace_seconds",
+    "idle_timeout_seconds",
+    "body_timeout_seconds",
+    "max_connections",
     "tls",
     "tls.cert",
     "tls.key",
@@ -102,9 +125,10 @@ pub struct Config {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub store: StoreConfig,
-    /// Keys present in the file that this version does not know, dotted.
-    /// The reference ignores them; we accept them too, but say so.
-    pub unknown_keys: Vec<String>,
+    /// Keys present in the file that this version does not know. The
+    /// reference ignores them; we accept them too, but say so (and
+    /// `--check-config --strict` refuses them).
+    pub unknown_keys: Vec<UnknownKey>,
 }
 
 /// What logging needs.
@@ -112,6 +136,7 @@ pub struct Config {
 pub struct LogConfig {
     pub service_name: String,
     pub level: LogLevel,
+    pub format: LogFormat,
 }
 
 /// What the HTTP layer needs.
@@ -125,6 +150,16 @@ pub struct HttpConfig {
     pub max_value_bytes: u64,
     pub openapi_spec: Option<PathBuf>,
     pub shutdown_grace: Duration,
+    pub limits: Limits,
+}
+
+/// What one client may hold (extensions `idle_timeout_seconds`,
+/// `body_timeout_seconds`, `max_connections`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
 }
 
 /// Server-side TLS (`tls.*`).
@@ -245,6 +280,34 @@ impl LogLevel {
     }
 }
 
+/// `log_format` (extension): what a line looks like in the journal. Outside
+/// the journal lines are always JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// In the journal, `MESSAGE` is the text and the rest are fields
+    /// (`LEVEL`, `REQUEST_ID` ...); elsewhere JSON lines.
+    #[default]
+    Auto,
+    /// `MESSAGE` is the JSON line too (`msg`, `appname`, `time`, `level`,
+    /// `request_id`), for rsyslog's JSON parser on the way to Logstash; the
+    /// journal fields stay.
+    Json,
+    /// As `json`, behind the `@cee: ` cookie that rsyslog's `mmjsonparse`
+    /// looks for by default.
+    Cee,
+}
+
+impl LogFormat {
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Some(LogFormat::Auto),
+            "json" => Some(LogFormat::Json),
+            "cee" => Some(LogFormat::Cee),
+            _ => None,
+        }
+    }
+}
+
 /// A configuration problem, rendered as one line:
 /// `FILE:LINE: KEY: MESSAGE`.
 #[derive(Debug, Clone, PartialEq)]
@@ -275,35 +338,47 @@ impl Config {
     /// certificates and keys) must be readable now: a missing certificate is
     /// a configuration error, found before the service runs.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
-            line: None,
-            key: String::new(),
-            message: format!("cannot read the configuration file: {e}"),
-        })?;
+        Config::load_checked(path, UnknownKeys::Warn)
+    }
+
+    /// [`Config::load`], with unknown keys warned about or refused.
+    pub fn load_checked(path: &Path, unknown: UnknownKeys) -> Result<Config, ConfigError> {
+        let text = read_text(path)?;
         // Every rule first, then the files: a file is only worth opening in
         // a configuration that is otherwise valid.
-        read::<Unopened>(&text, path)?;
-        read::<Readable>(&text, path)
+        let checked = read::<Unopened>(&text, path, unknown)?;
+        let mut config = typed::<Readable>(&text, path)?;
+        config.unknown_keys = checked.unknown_keys;
+        Ok(config)
     }
 
     /// Validates YAML text; `file` is only used in error messages. The files
     /// it names are not opened.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        read::<Unopened>(text, file)
+        read::<Unopened>(text, file, UnknownKeys::Warn)
+    }
+
+    /// [`Config::parse`], with unknown keys warned about or refused.
+    pub fn parse_checked(
+        text: &str,
+        file: &Path,
+        unknown: UnknownKeys,
+    ) -> Result<Config, ConfigError> {
+        read::<Unopened>(text, file, unknown)
     }
 
     /// The keys whose change from `self` to `new` a reload cannot apply:
-    /// they take a restart. The log level, the service name and the server's
-    /// certificate files apply live; so does nothing else. Every field is
-    /// named below, without `..`: a new one does not compile until it is
-    /// sorted into one kind or the other.
+    /// they take a restart. The log level and format, the service name and
+    /// the server's certificate files apply live; nothing else does. Every
+    /// field is named below, without `..`: a new one does not compile until
+    /// it is sorted into one kind or the other.
     pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
         let Config {
             log:
                 LogConfig {
                     service_name: _,
                     level: _,
+                    format: _,
                 },
             http:
                 HttpConfig {
@@ -314,6 +389,7 @@ impl Config {
                     max_value_bytes,
                     openapi_spec,
                     shutdown_grace,
+                    limits,
                 },
             store:
                 StoreConfig {
@@ -343,6 +419,18 @@ impl Config {
             (
                 "shutdown_grace_seconds",
                 *shutdown_grace != h.shutdown_grace,
+            ),
+            (
+                "idle_timeout_seconds",
+                limits.idle_timeout != h.limits.idle_timeout,
+            ),
+            (
+                "body_timeout_seconds",
+                limits.body_timeout != h.limits.body_timeout,
+            ),
+            (
+                "max_connections",
+                limits.max_connections != h.limits.max_connections,
             ),
             ("cassandra.hosts", *hosts != s.hosts),
             ("cassandra.port", *port != s.port),
@@ -376,10 +464,18 @@ pub fn unknown_key_warnings(config: &Config, file: &Path) -> Vec<String> {
     config
         .unknown_keys
         .iter()
-        .map(|k| {
+        .map(|u| {
+            let at = match u.line {
+                Some(l) => format!("{}:{l}", file.display()),
+                None => file.display().to_string(),
+            };
+            let hint = match u.suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "check its spelling and indentation (kask(8) lists the known keys)".into(),
+            };
             format!(
-                "{}: unknown configuration key {k:?} ignored (check its spelling; see kask(8) for the known keys)",
-                file.display()
+                "{at}: unknown configuration key {:?} ignored; {hint}",
+                u.key
             )
         })
         .collect()
@@ -402,25 +498,69 @@ pub fn normalise_base_uri(uri: &str) -> String {
 // Reading: the file's layout, each setting's type, and serde's errors turned
 // into ConfigError.
 
-fn read<F: Files>(text: &str, file: &Path) -> Result<Config, ConfigError> {
-    let mut unknown_keys = Vec::new();
-    let document: Document<F> = if is_empty_document(text) {
-        Document::default()
-    } else {
-        let de = serde_yaml::Deserializer::from_str(text);
-        // Sections are read as options: they show up as `?` segments in
-        // serde_ignored's paths.
-        let mut record =
-            |path: serde_ignored::Path<'_>| unknown_keys.push(path.to_string().replace(".?", ""));
-        let ignored = serde_ignored::Deserializer::new(de, &mut record);
-        serde_path_to_error::deserialize(ignored).map_err(|e| {
-            let path = e.path().to_string();
-            config_error(file, path, e.into_inner())
-        })?
+fn read<F: Files>(text: &str, file: &Path, unknown: UnknownKeys) -> Result<Config, ConfigError> {
+    let unknown_keys = match is_empty_document(without_bom(text)) {
+        true => Vec::new(),
+        false => shape::check(without_bom(text), file, unknown)?,
     };
-    let mut config = document.into_config();
+    let mut config = typed::<F>(text, file)?;
     config.unknown_keys = unknown_keys;
     Ok(config)
+}
+
+/// A UTF-8 byte-order mark (some editors write one) is not YAML: dropped.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// Each setting read and checked by its type.
+fn typed<F: Files>(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let text = without_bom(text);
+    if is_empty_document(text) {
+        return Ok(Document::<F>::default().into_config());
+    }
+    let de = serde_yaml::Deserializer::from_str(text);
+    let document: Document<F> = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        config_error(file, path, e.into_inner())
+    })?;
+    Ok(document.into_config())
+}
+
+/// Reads the file, at most [`MAX_CONFIG_BYTES`] of it (so that
+/// `--check-config /dev/zero` ends), as UTF-8.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let error = |line, message| ConfigError {
+        file: path.to_owned(),
+        line,
+        key: String::new(),
+        message,
+    };
+    let cannot =
+        |e: std::io::Error| error(None, format!("cannot read the configuration file: {e}"));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(error(
+            None,
+            format!(
+                "not a kask configuration: longer than {MAX_CONFIG_BYTES} bytes (read stopped there; a configuration is a few hundred bytes)"
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        error(
+            Some(line),
+            "not UTF-8 text (a configuration is UTF-8 YAML)".into(),
+        )
+    })
 }
 
 fn is_empty_document(text: &str) -> bool {
@@ -430,14 +570,56 @@ fn is_empty_document(text: &str) -> bool {
     })
 }
 
-/// A rule about a key that is *not* in the file (the missing half of a
-/// pair) names that key in its message behind this marker, since serde's
-/// errors carry only a message; [`config_error`] takes it out again and
-/// gives no line: the key has none.
-const MISSING_KEY: char = '\u{1}';
+/// An error about a named key, raised inside serde (whose errors carry only
+/// a message): the key travels in front of the message between two of
+/// these, and [`config_error`] takes it out again. Used for the missing
+/// half of a pair (the line is where the section starts) and by the shape
+/// check (the line is the key's).
+const KEYED: char = '\u{1}';
+
+fn keyed<E: de::Error>(key: &str, message: &str) -> E {
+    E::custom(format!("{KEYED}{key}{KEYED}{message}"))
+}
 
 fn missing<E: de::Error>(key: &str, message: &str) -> E {
-    E::custom(format!("{MISSING_KEY}{key}{MISSING_KEY}{message}"))
+    keyed(key, message)
+}
+
+/// Keys whose values may be secrets: no message quotes what they hold.
+fn is_secret(key: &str) -> bool {
+    key == "cassandra.authentication" || key.starts_with("cassandra.authentication.password")
+}
+
+/// `invalid type: string "hunter2", expected a mapping` without the value:
+/// `invalid type: a string (not shown), expected a mapping`.
+fn redact(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+            if !found.contains(['"', '`']) {
+                return message.to_string();
+            }
+            let kind = found.split([' ', '`']).next().unwrap_or("value");
+            let mut m = format!("{prefix}{} (not shown)", with_article(kind));
+            if !expected.is_empty() {
+                m.push_str(", expected ");
+                m.push_str(expected);
+            }
+            return m;
+        }
+    }
+    if message.contains('"') || message.contains('`') {
+        // A message of ours about the value: keep only what it is about.
+        return "this value is not valid here (not shown: it may be a secret)".into();
+    }
+    message.to_string()
+}
+
+fn with_article(kind: &str) -> String {
+    match kind.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {kind}"),
+        _ => format!("a {kind}"),
+    }
 }
 
 fn config_error(file: &Path, path: String, e: serde_yaml::Error) -> ConfigError {
@@ -448,11 +630,11 @@ fn config_error(file: &Path, path: String, e: serde_yaml::Error) -> ConfigError 
     if let Some(i) = message.find(" at line ") {
         message.truncate(i);
     }
-    let mut parts = message.split(MISSING_KEY);
+    let mut parts = message.split(KEYED);
     if let (Some(_), Some(key), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
         return ConfigError {
             file: file.to_owned(),
-            line: None,
+            line,
             key: key.to_string(),
             message: rest.to_string(),
         };
@@ -461,11 +643,358 @@ fn config_error(file: &Path, path: String, e: serde_yaml::Error) -> ConfigError 
     if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
         message = rest.to_string();
     }
+    // Positions serde could not name (inside a key, or where the syntax
+    // broke) show as `?`: name what is known, never `?`.
+    let key = path
+        .split('.')
+        .filter(|s| !s.is_empty() && !s.starts_with('?'))
+        .collect::<Vec<_>>()
+        .join(".");
+    if is_secret(&key) {
+        message = redact(&message);
+    }
     ConfigError {
         file: file.to_owned(),
         line,
-        key: if path == "." { String::new() } else { path },
+        key,
         message,
+    }
+}
+
+/// How `--check-config` and the daemon treat keys this version does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownKeys {
+    /// Accepted with a warning each, as the reference accepts them.
+    Warn,
+    /// Refused (`--check-config --strict`, Puppet's `validate_cmd`): a typo
+    /// or a mis-indented key must not pass silently.
+    Refuse,
+}
+
+/// A key of the file this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// Dotted: `cassandra.usernme`.
+    pub key: String,
+    pub line: Option<usize>,
+    /// The nearest known key, dotted, if one is near.
+    pub suggestion: Option<&'static str>,
+}
+
+impl UnknownKey {
+    /// `unknown key; did you mean `cassandra.keyspace`?`
+    pub fn describe(&self) -> String {
+        match self.suggestion {
+            Some(s) => format!("unknown key; did you mean `{s}`?"),
+            None => "unknown key".to_string(),
+        }
+    }
+}
+
+/// The nearest known key to an unknown one: the same name in another
+/// section (a mis-indented key), else the closest spelling, preferring the
+/// same section.
+pub fn nearest_key(dotted: &str) -> Option<&'static str> {
+    let (section, name) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let name = name.to_ascii_lowercase();
+    let limit = match name.chars().count() {
+        0..=3 => 1,
+        4..=8 => 2,
+        _ => 3,
+    };
+    KEYS.iter()
+        .filter_map(|&k| {
+            let (s, n) = k.rsplit_once('.').unwrap_or(("", k));
+            let d = edit_distance(&name, n);
+            (d <= limit).then_some(((d, s != section), k))
+        })
+        .min_by_key(|&(rank, _)| rank)
+        .map(|(_, k)| k)
+        .filter(|&k| k != dotted)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and swaps of two neighbours (`prot` for `port`) each count 1.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The file's keys before their values are read: a key given twice (named
+/// at the second, with the line of the first), a key that is not a name,
+/// and keys this version does not know (refused, or collected with their
+/// lines). serde_yaml gives a position only with an error, so each of these
+/// is an error raised while the key itself is read; the lines of unknown
+/// keys that are only warned about come from one more pass each.
+mod shape {
+    use std::cell::RefCell;
+    use std::fmt;
+    use std::path::Path;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    use super::{config_error, keyed, nearest_key, ConfigError, UnknownKey, UnknownKeys, KEYS};
+
+    /// Lines are looked up for this many unknown keys at most; the rest are
+    /// named without one.
+    const MAX_UNKNOWN_LINES: usize = 16;
+
+    /// What a pass stops at, besides the always-fatal problems.
+    #[derive(Clone, Copy)]
+    enum Stop<'a> {
+        /// Nothing else: collect unknown keys.
+        Never,
+        /// The first unknown key not in this list.
+        Unknown(&'a [String]),
+        /// The first occurrence of this key (to name a duplicate's first line).
+        First(&'a str),
+    }
+
+    struct Pass<'a> {
+        stop: Stop<'a>,
+        unknown: RefCell<Vec<String>>,
+    }
+
+    /// The marker of an error raised by [`Stop`] rather than by the file.
+    const FOUND: &str = "\u{2}found";
+
+    fn run(text: &str, stop: Stop) -> Result<Vec<String>, serde_yaml::Error> {
+        let pass = Pass {
+            stop,
+            unknown: RefCell::default(),
+        };
+        Node {
+            prefix: "",
+            pass: &pass,
+        }
+        .deserialize(serde_yaml::Deserializer::from_str(text))?;
+        Ok(pass.unknown.into_inner())
+    }
+
+    pub(super) fn check(
+        text: &str,
+        file: &Path,
+        mode: UnknownKeys,
+    ) -> Result<Vec<UnknownKey>, ConfigError> {
+        let fail = |e: serde_yaml::Error| {
+            let mut error = config_error(file, String::new(), e);
+            if let Some(first) = error.message.strip_prefix("\u{2}twice") {
+                // A second pass finds the first occurrence's line.
+                let line = run(text, Stop::First(&error.key))
+                    .err()
+                    .and_then(|e| e.location().map(|l| l.line()));
+                error.message = match line {
+                    Some(l) => format!("set twice; the first is at line {l}{first}"),
+                    None => format!("set twice{first}"),
+                };
+            }
+            error
+        };
+        let unknown = run(text, Stop::Never).map_err(fail)?;
+        let mut done: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for key in unknown {
+            // The next pass stops at the first unknown key not yet placed:
+            // this one.
+            let line = match done.len() < MAX_UNKNOWN_LINES {
+                true => match run(text, Stop::Unknown(&done)) {
+                    Err(e) if e.to_string().contains(FOUND) => e.location().map(|l| l.line()),
+                    _ => None,
+                },
+                false => None,
+            };
+            done.push(key.clone());
+            let u = UnknownKey {
+                suggestion: nearest_key(&key),
+                key,
+                line,
+            };
+            if mode == UnknownKeys::Refuse {
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    line: u.line,
+                    key: u.key.clone(),
+                    message: u.describe(),
+                });
+            }
+            out.push(u);
+        }
+        Ok(out)
+    }
+
+    /// A value at `prefix`: a mapping is walked, anything else skipped.
+    struct Node<'a> {
+        prefix: &'a str,
+        pass: &'a Pass<'a>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Node<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    macro_rules! skip {
+        ($($method:ident($t:ty)),*) => {
+            $(fn $method<E: de::Error>(self, _: $t) -> Result<(), E> { Ok(()) })*
+        };
+    }
+
+    impl<'de> Visitor<'de> for Node<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        skip!(
+            visit_bool(bool),
+            visit_i64(i64),
+            visit_u64(u64),
+            visit_f64(f64),
+            visit_str(&str)
+        );
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+            IgnoredAny.visit_seq(seq).map(drop)
+        }
+        fn visit_enum<A: de::EnumAccess<'de>>(self, e: A) -> Result<(), A::Error> {
+            IgnoredAny.visit_enum(e).map(drop)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen: Vec<String> = Vec::new();
+            while let Some(dotted) = map.next_key_seed(Key {
+                prefix: self.prefix,
+                seen: &seen,
+                pass: self.pass,
+            })? {
+                if is_section(&dotted) {
+                    map.next_value_seed(Node {
+                        prefix: &dotted,
+                        pass: self.pass,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                seen.push(dotted);
+            }
+            Ok(())
+        }
+    }
+
+    /// A known key under which more keys are known.
+    fn is_section(dotted: &str) -> bool {
+        KEYS.iter().any(|k| {
+            k.len() > dotted.len() && k.starts_with(dotted) && k.as_bytes()[dotted.len()] == b'.'
+        })
+    }
+
+    /// A key of a mapping; its value is the dotted key.
+    struct Key<'a> {
+        prefix: &'a str,
+        seen: &'a [String],
+        pass: &'a Pass<'a>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Key<'_> {
+        type Value = String;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl Key<'_> {
+        fn name<E: de::Error>(self, name: String) -> Result<String, E> {
+            let dotted = if self.prefix.is_empty() {
+                name
+            } else {
+                format!("{}.{name}", self.prefix)
+            };
+            if self.seen.contains(&dotted) {
+                return Err(keyed(&dotted, "\u{2}twice"));
+            }
+            let known = KEYS.contains(&dotted.as_str());
+            match self.pass.stop {
+                Stop::First(k) if k == dotted => return Err(E::custom(FOUND)),
+                Stop::Unknown(done) if !known && !done.contains(&dotted) => {
+                    return Err(E::custom(FOUND))
+                }
+                _ => {}
+            }
+            if !known {
+                self.pass.unknown.borrow_mut().push(dotted.clone());
+            }
+            Ok(dotted)
+        }
+
+        fn not_a_name<E: de::Error>(self, what: &str) -> Result<String, E> {
+            let at = if self.prefix.is_empty() {
+                ""
+            } else {
+                self.prefix
+            };
+            Err(keyed(at, &format!("a key must be a name, not {what}")))
+        }
+    }
+
+    impl<'de> Visitor<'de> for Key<'_> {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            self.name(v.to_string())
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+            self.name(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            self.name(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            self.name(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            self.name(v.to_string())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+            self.not_a_name("empty (null)")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<String, E> {
+            self.not_a_name("empty (null)")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+            self.not_a_name("a sequence")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+            self.not_a_name("a mapping")
+        }
+        fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+            self.not_a_name("a tagged value")
+        }
     }
 }
 
@@ -479,6 +1008,7 @@ struct Document<F: Files> {
     listen_port: ListenPort,
     default_ttl: Ttl,
     log_level: LogLevel,
+    log_format: LogFormat,
     openapi_spec: OptionalString,
     #[serde(deserialize_with = "section")]
     tls: TlsSection<F>,
@@ -486,6 +1016,9 @@ struct Document<F: Files> {
     cassandra: CassandraSection<F>,
     max_value_bytes: MaxValueBytes,
     shutdown_grace_seconds: ShutdownGrace,
+    idle_timeout_seconds: Seconds<IdleTimeout>,
+    body_timeout_seconds: Seconds<BodyTimeout>,
+    max_connections: MaxConnections,
 }
 
 #[derive(Deserialize, Default)]
@@ -512,6 +1045,7 @@ impl<F: Files> Document<F> {
             log: LogConfig {
                 service_name: self.service_name.0,
                 level: self.log_level,
+                format: self.log_format,
             },
             http: HttpConfig {
                 base_uri: self.base_uri.0,
@@ -521,6 +1055,11 @@ impl<F: Files> Document<F> {
                 max_value_bytes: self.max_value_bytes.0,
                 openapi_spec: self.openapi_spec.0.map(PathBuf::from),
                 shutdown_grace: self.shutdown_grace_seconds.0,
+                limits: Limits {
+                    idle_timeout: self.idle_timeout_seconds.duration,
+                    body_timeout: self.body_timeout_seconds.duration,
+                    max_connections: self.max_connections.0 as usize,
+                },
             },
             store: StoreConfig {
                 hosts: c.hosts.0,
@@ -573,9 +1112,9 @@ struct Scalar<R, T> {
 
 impl<'de, T: Default> Visitor<'de> for Scalar<i64, T> {
     type Value = T;
-    // serde's own word for it, as operators have seen in its messages.
+    // The man page's word for it.
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("i64")
+        f.write_str("an integer")
     }
     fn visit_none<E: de::Error>(self) -> Result<T, E> {
         Ok(T::default())
@@ -712,6 +1251,9 @@ setting!(LogLevel, string, |s| LogLevel::parse(&s).ok_or_else(
     || format!("{s:?} is not one of debug, info, warning, error, fatal")
 ));
 
+setting!(LogFormat, string, |s| LogFormat::parse(&s)
+    .ok_or_else(|| format!("{s:?} is not one of auto, json, cee")));
+
 /// `max_value_bytes`.
 struct MaxValueBytes(u64);
 
@@ -740,6 +1282,65 @@ setting!(ShutdownGrace, int, |n| match u64::try_from(n) {
     _ => Err(format!(
         "{n} is out of range (0-{MAX_SHUTDOWN_GRACE_SECONDS})"
     )),
+});
+
+/// A timeout in whole seconds, 1 to [`MAX_TIMEOUT_SECONDS`]; `K` gives
+/// its default.
+struct Seconds<K> {
+    duration: Duration,
+    kind: std::marker::PhantomData<K>,
+}
+
+trait DefaultSeconds {
+    const SECONDS: u64;
+}
+
+struct IdleTimeout;
+impl DefaultSeconds for IdleTimeout {
+    const SECONDS: u64 = DEFAULT_IDLE_TIMEOUT_SECONDS;
+}
+
+struct BodyTimeout;
+impl DefaultSeconds for BodyTimeout {
+    const SECONDS: u64 = DEFAULT_BODY_TIMEOUT_SECONDS;
+}
+
+impl<K: DefaultSeconds> Default for Seconds<K> {
+    fn default() -> Self {
+        Seconds::new(K::SECONDS)
+    }
+}
+
+impl<K> Seconds<K> {
+    fn new(n: u64) -> Self {
+        Seconds {
+            duration: Duration::from_secs(n),
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, K: DefaultSeconds> Deserialize<'de> for Seconds<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        int(d, |n| match u64::try_from(n) {
+            Ok(n @ 1..=MAX_TIMEOUT_SECONDS) => Ok(Seconds::new(n)),
+            _ => Err(format!("{n} is out of range (1-{MAX_TIMEOUT_SECONDS})")),
+        })
+    }
+}
+
+/// `max_connections`.
+struct MaxConnections(u64);
+
+impl Default for MaxConnections {
+    fn default() -> Self {
+        MaxConnections(DEFAULT_MAX_CONNECTIONS)
+    }
+}
+
+setting!(MaxConnections, int, |n| match u64::try_from(n) {
+    Ok(n @ 1..=MAX_MAX_CONNECTIONS) => Ok(MaxConnections(n)),
+    _ => Err(format!("{n} is out of range (1-{MAX_MAX_CONNECTIONS})")),
 });
 
 /// A string whose empty value means "not set" (`openapi_spec`,
@@ -888,6 +1489,57 @@ impl<'de, W: MillisDefault> Deserialize<'de> for Millis<W> {
             }),
             _ => Err(format!("{ms} must be a positive number of milliseconds")),
         })
+    }
+}
+
+/// A boolean (`cassandra.tls.enable_host_verification`). Besides `true` and
+/// `false`, the YAML 1.1 words the Go original's YAML library took: `yes`,
+/// `no`, `on`, `off`, `y`, `n`, in lower, Title or UPPER case.
+#[derive(Default)]
+struct Flag(Option<bool>);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false (or yes/no, on/off)")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Flag, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(Some(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Flag, E> {
+                yaml11_bool(v).map(|b| Flag(Some(b))).ok_or_else(|| {
+                    E::custom(format!(
+                        "{v:?} is not a boolean (true or false; yes/no and on/off are accepted too)"
+                    ))
+                })
+            }
+        }
+        d.deserialize_option(V)
+    }
+}
+
+/// The YAML 1.1 booleans, exactly as YAML 1.1 spells them (`yEs` is not one).
+fn yaml11_bool(s: &str) -> Option<bool> {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            Some(true)
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            Some(false)
+        }
+        _ => None,
     }
 }
 
@@ -1070,7 +1722,7 @@ struct CassandraTlsKeys<F: Files> {
     ca: FileName<F, Certs>,
     cert: FileName<F, Certs>,
     key: FileName<F, Key>,
-    enable_host_verification: Option<bool>,
+    enable_host_verification: Flag,
 }
 
 impl<'de, F: Files> Deserialize<'de> for CassandraTlsSection<F> {
@@ -1084,7 +1736,7 @@ impl<'de, F: Files> Deserialize<'de> for CassandraTlsSection<F> {
             (Some(ca), client_cert) => Some(ClientTls {
                 ca,
                 client_cert,
-                verify_hostname: k.enable_host_verification.unwrap_or(true),
+                verify_hostname: k.enable_host_verification.0.unwrap_or(true),
             }),
             (None, Some(_)) => {
                 return Err(missing(

@@ -1,12 +1,13 @@
 //! The `kask` daemon as a process: logging in two phases, the runtime, the
-//! listening socket, Cassandra reached with retries, the watchdog, SIGHUP
-//! reloads, SIGTERM, and the exit code. The service itself is
+//! listening socket, Cassandra reached in the background with retries, the
+//! pool state and its status socket, the watchdog, SIGHUP reloads, SIGTERM
+//! (draining), and the exit code. The service itself is
 //! [`crate::service::run`].
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -14,7 +15,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::config::{Config, HttpConfig, StoreConfig};
 use crate::http::server::{Certificate, Listener};
 use crate::metrics::{Metrics, StorageMetrics};
+use crate::pool::{self, Instance};
+use crate::readiness::Readiness;
 use crate::storage::cassandra::CassandraStore;
+use crate::storage::deferred::Slot;
+use crate::storage::{self, Store};
 use crate::{logging, service, systemd};
 
 /// How the process ends (sysexits.h), documented in kask(8) and `--help`.
@@ -42,12 +47,18 @@ pub struct Fatal {
     pub message: String,
 }
 
-/// Longest wait between two attempts to reach Cassandra at startup.
-const MAX_CONNECT_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait between two attempts to reach Cassandra: when it comes
+/// up, kask serves within this (plus one attempt).
+const MAX_CONNECT_BACKOFF: Duration = Duration::from_secs(1);
+/// Connection attempts under way at once (see `connect_with_retry`).
+const MAX_PARALLEL_ATTEMPTS: usize = 3;
+/// While Cassandra stays unreachable, the same error is logged again at
+/// most this long after the last time (the status line has the latest).
+const CONNECT_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs the service on the configuration at `path` (which SIGHUP re-reads)
-/// until SIGTERM or SIGINT.
-pub fn run(path: &Path) -> Exit {
+/// until SIGTERM or SIGINT. `instance` names the pool state (kask@NAME).
+pub fn run(path: &Path, instance: &Instance) -> Exit {
     // Phase one: log before the configuration is known, so that its errors
     // reach the journal too.
     logging::init("kask", logging::stderr_is_journal());
@@ -62,6 +73,7 @@ pub fn run(path: &Path) -> Exit {
     };
     // Phase two: the configured name and level.
     logging::configure(&config.log.service_name, config.log.level);
+    logging::set_format(config.log.format);
     for w in crate::config::unknown_key_warnings(&config, path) {
         log::warn!("{w}");
     }
@@ -80,7 +92,7 @@ pub fn run(path: &Path) -> Exit {
             return Exit::Failure;
         }
     };
-    match runtime.block_on(serve(path.to_owned(), config)) {
+    match runtime.block_on(serve(path.to_owned(), config, instance)) {
         Ok(()) => Exit::Ok,
         Err(f) => {
             eprintln!("kask: {}", f.message);
@@ -91,29 +103,109 @@ pub fn run(path: &Path) -> Exit {
     }
 }
 
-/// Binds first (so that a taken port fails at once), then reaches
-/// Cassandra, then serves.
-async fn serve(path: PathBuf, config: Config) -> Result<(), Fatal> {
+/// Binds first (so that a taken port fails at once), installs the signal
+/// handlers, reads the pool state, says READY, and serves at once; the
+/// store connects to Cassandra in the background (503 until it has).
+async fn serve(path: PathBuf, config: Config, instance: &Instance) -> Result<(), Fatal> {
     let listener = Listener::new(listen(&config.http).await?, server_tls(&config.http)?);
-    let metrics = Arc::new(Metrics::new());
-    let mut stop = std::pin::pin!(stop_signal());
-    let store = tokio::select! {
-        store = connect_with_retry(&config.store, metrics.storage.clone()) => store,
-        () = &mut stop => {
-            log::info!("stopped before Cassandra was reached");
-            return Ok(());
-        }
-    };
-    log::info!(
-        "connected to Cassandra at {} with protocol v{}",
-        config.store.hosts.join(", "),
-        store.protocol_version()
-    );
-    spawn_watchdog();
+    let metrics = Arc::new(Metrics::with_query_timeout(config.store.query_timeout));
+    // Signals first: SIGHUP or SIGTERM while Cassandra is away must not
+    // kill the process by their default action.
+    let readiness = Arc::new(Readiness::default());
+    let stop = stop_signal(readiness.clone());
     spawn_reloader(path, config.clone(), listener.certificate());
-    service::run(&config, store, metrics, listener, stop).await;
+    spawn_watchdog();
+
+    let state_file = instance.state_file();
+    let (pooled, error) = pool::read_state(&state_file);
+    if let Some(e) = error {
+        log::error!("pool state: {e}");
+    }
+    readiness.set_pooled(pooled);
+    let target = format!("{}:{}", config.store.hosts.join(","), config.store.port);
+    let status = Arc::new(StatusLine::new(
+        service::serving(&config, &listener),
+        pooled,
+        format!("waiting for Cassandra at {target}"),
+    ));
+    systemd::ready(&status.text());
+    if !pooled {
+        log::info!("starting depooled ({})", state_file.display());
+    }
+
+    let (store, slot) = storage::deferred::deferred(format!("connecting to Cassandra at {target}"));
+    let store = Arc::new(store);
+    tokio::spawn(pool::watch(state_file, readiness.clone(), {
+        let status = status.clone();
+        move |pooled| status.set_pooled(pooled)
+    }));
+    let socket = instance.socket();
+    match pool::serve_status(&socket, instance.unit(), readiness.clone(), {
+        let store = store.clone();
+        move || store.can_serve()
+    }) {
+        Ok(task) => {
+            tokio::spawn(task);
+        }
+        // Outside systemd (no RUNTIME_DIRECTORY) there is often no
+        // /run/kask: expected, so not a warning.
+        Err(e) => {
+            let msg = format!(
+                "no status socket at {}: {e}; `kask status` and `kask depool --wait` cannot see this process",
+                socket.display()
+            );
+            if std::env::var_os("RUNTIME_DIRECTORY").is_some() {
+                log::warn!("{msg}");
+            } else {
+                log::info!("{msg}");
+            }
+        }
+    }
+    tokio::spawn(connect_with_retry(
+        config.store.clone(),
+        metrics.storage.clone(),
+        slot,
+        status,
+    ));
+    service::serve(&config, store, metrics, readiness, listener, stop).await;
     log::info!("stopped");
     Ok(())
+}
+
+/// The `STATUS=` line: where kask serves, whether it is pooled, and where
+/// Cassandra stands.
+struct StatusLine {
+    serving: String,
+    state: Mutex<(bool, String)>,
+}
+
+impl StatusLine {
+    fn new(serving: String, pooled: bool, cassandra: String) -> StatusLine {
+        StatusLine {
+            serving,
+            state: Mutex::new((pooled, cassandra)),
+        }
+    }
+
+    fn text(&self) -> String {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        format!(
+            "{}; {}; {}",
+            self.serving,
+            if state.0 { "pooled" } else { "depooled" },
+            state.1
+        )
+    }
+
+    fn set_pooled(&self, pooled: bool) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 = pooled;
+        systemd::status(&self.text());
+    }
+
+    fn set_cassandra(&self, cassandra: String) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = cassandra;
+        systemd::status(&self.text());
+    }
 }
 
 /// The listening socket: the one systemd passed, or our own.
@@ -161,24 +253,72 @@ fn server_tls(cfg: &HttpConfig) -> Result<Option<rustls::ServerConfig>, Fatal> {
     }
 }
 
-async fn connect_with_retry(cfg: &StoreConfig, metrics: StorageMetrics) -> CassandraStore {
-    let mut delay = Duration::from_secs(1);
+/// Connects in the background and fills the store's slot once connected.
+/// Until then requests get 503, and the status line and the log say why.
+/// A new attempt starts every second at most (sooner at first), whether or
+/// not the previous one has ended: an attempt that caught Cassandra while
+/// it was starting can hang until its own timeouts, and must not hold back
+/// the one that would succeed (at most [`MAX_PARALLEL_ATTEMPTS`] at once).
+async fn connect_with_retry(
+    cfg: StoreConfig,
+    metrics: StorageMetrics,
+    slot: Slot<CassandraStore>,
+    status: Arc<StatusLine>,
+) {
+    let mut delay = Duration::from_millis(250);
     let target = format!("{}:{}", cfg.hosts.join(","), cfg.port);
+    let mut logged: Option<(String, Instant, Duration)> = None;
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut next_start = tokio::time::Instant::now();
     loop {
-        systemd::status(&format!("connecting to Cassandra at {target}"));
-        match CassandraStore::connect(cfg, metrics.clone()).await {
-            Ok(store) => return store,
-            Err(e) => {
-                let msg = format!(
-                    "waiting for Cassandra at {target}: {e}, retrying in {}s",
-                    delay.as_secs()
-                );
-                log::warn!("{msg}");
-                systemd::status(&msg);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_CONNECT_BACKOFF);
-            }
+        if tokio::time::Instant::now() >= next_start && attempts.len() < MAX_PARALLEL_ATTEMPTS {
+            let (cfg, metrics) = (cfg.clone(), metrics.clone());
+            attempts.spawn(async move { CassandraStore::connect(&cfg, metrics).await });
+            next_start = tokio::time::Instant::now() + delay;
+            delay = (delay * 2).min(MAX_CONNECT_BACKOFF);
         }
+        let outcome = tokio::select! {
+            Some(outcome) = attempts.join_next(), if !attempts.is_empty() => outcome,
+            () = tokio::time::sleep_until(next_start) => continue,
+        };
+        let e = match outcome {
+            Ok(Ok(store)) => {
+                attempts.abort_all();
+                log::info!(
+                    "connected to Cassandra at {} with protocol v{}",
+                    cfg.hosts.join(", "),
+                    store.protocol_version()
+                );
+                slot.fill(store);
+                status.set_cassandra(format!("connected to Cassandra at {target}"));
+                return;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("connection attempt ended abnormally: {e}"),
+        };
+        // Logged at once, then after 1 s, 2 s, 4 s ... up to once a
+        // minute while the error stays the same (the status line always
+        // has the latest).
+        let again = logged
+            .as_ref()
+            .is_none_or(|(last, at, every)| *last != e || at.elapsed() >= *every);
+        if again {
+            log::warn!(
+                "waiting for Cassandra at {target}: {e}; answering 503 until connected, retrying every {} s at most",
+                MAX_CONNECT_BACKOFF.as_secs()
+            );
+            let every = match &logged {
+                Some((last, _, every)) if *last == e => (*every * 2).min(CONNECT_LOG_EVERY),
+                _ => Duration::from_secs(1),
+            };
+            logged = Some((e.clone(), Instant::now(), every));
+        }
+        slot.waiting(e.clone());
+        let wait = next_start.saturating_duration_since(tokio::time::Instant::now());
+        status.set_cassandra(format!(
+            "waiting for Cassandra at {target}: {e}; retrying in {} ms",
+            wait.as_millis()
+        ));
     }
 }
 
@@ -195,8 +335,9 @@ fn spawn_watchdog() {
     }
 }
 
-/// SIGTERM or SIGINT: tell systemd, then let the server drain.
-fn stop_signal() -> impl Future<Output = ()> {
+/// SIGTERM or SIGINT: readiness fails (draining), tell systemd, then let
+/// the server drain. The handlers are installed when this is called.
+fn stop_signal(readiness: Arc<Readiness>) -> impl Future<Output = ()> {
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
     async move {
@@ -209,6 +350,7 @@ fn stop_signal() -> impl Future<Output = ()> {
             }
             _ => std::future::pending::<()>().await,
         }
+        readiness.start_draining();
         log::info!("stopping: no new connections; finishing requests in flight");
         systemd::stopping("stopping: finishing requests in flight");
     }
@@ -234,6 +376,7 @@ fn spawn_reloader(path: PathBuf, mut current: Config, certificate: Option<Certif
                         log::warn!("{w}");
                     }
                     logging::configure(&new.log.service_name, new.log.level);
+                    logging::set_format(new.log.format);
                     let mut outcome = "configuration reloaded".to_string();
                     if let (Some(certificate), Some(_)) = (&certificate, &new.http.tls) {
                         match server_tls(&new.http) {

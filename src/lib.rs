@@ -16,6 +16,8 @@
 //! | [`service`] | the front door: the API over a store, on a listener, until shutdown |
 //! | [`config`] | the YAML contract: defaults, parsing, validation, slices per layer |
 //! | [`key`] | `key::parse`, the only way to make a [`key::Key`] |
+//! | [`readiness`] | ready or not, and why: pooled, store, draining; requests in flight |
+//! | [`pool`] | pool/depool: the state file, its watcher, the status socket, the commands |
 //! | [`http`] | routes, handlers, problem bodies, OpenAPI, the accept loop |
 //! | [`storage`] | the `Store` trait (for tests) and the Cassandra store |
 //! | [`metrics`] | the Prometheus registry and each layer's handle |
@@ -30,8 +32,10 @@ mod daemon;
 pub mod http;
 mod json;
 pub mod key;
-mod logging;
+pub mod logging;
 pub mod metrics;
+pub mod pool;
+pub mod readiness;
 mod service;
 pub mod storage;
 mod systemd;

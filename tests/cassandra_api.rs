@@ -133,6 +133,36 @@ fn unicode_and_mediawiki_keys() {
     );
 }
 
+/// Keys that Cassandra 4.1 accepts as `text` but that are not UTF-8 (an
+/// encoded surrogate, as Go Kask stores it; modified UTF-8's NUL): stored,
+/// read and deleted through kask. Bytes Cassandra refuses are a 400.
+#[test]
+fn keys_cassandra_accepts_beyond_utf8() {
+    let k = kask("");
+    for raw in ["%ED%A0%80", "a%C0%80b", "%F4%90%80%80"] {
+        let path = format!("/sessions/v1/{raw}-{}", unique("t"));
+        assert_eq!(
+            request(k.addr, "POST", &path, &[], b"v1").status,
+            201,
+            "{path}"
+        );
+        let r = request(k.addr, "GET", &path, &[], b"");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"v1"[..]), "{path}");
+        assert_eq!(
+            request(k.addr, "DELETE", &path, &[], b"").status,
+            204,
+            "{path}"
+        );
+        assert_eq!(
+            request(k.addr, "GET", &path, &[], b"").status,
+            404,
+            "{path}"
+        );
+    }
+    let r = request(k.addr, "POST", "/sessions/v1/%FF", &[], b"v");
+    assert_eq!(r.status, 400);
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -332,4 +362,132 @@ fn kask_role_may_only_read_and_write_its_table() {
             "the kask role was allowed `{statement}`: {out:?}"
         );
     }
+}
+
+/// kask started on `yaml`, not waited for: for configurations that never
+/// reach Cassandra. Its output goes to a file in `dir`.
+fn spawn_kask(dir: &tempfile::TempDir, yaml: &str) -> std::process::Child {
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let log = std::fs::File::create(dir.path().join("kask.log")).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most `within`) for a line of the log in `dir` that contains
+/// `needle`, then stops kask; returns the whole log.
+fn log_line(dir: &tempfile::TempDir, mut child: std::process::Child, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let read = || std::fs::read_to_string(dir.path().join("kask.log")).unwrap_or_default();
+    while !read().contains(needle) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    read()
+}
+
+/// A wrong password gets a message that says so, at once (the driver alone
+/// retried silently for 10 s, then said "check that the nodes are up, and
+/// the credentials"), and never shows the password.
+#[test]
+fn a_wrong_password_is_named_as_such() {
+    require_cassandra();
+    ensure_schema(KS);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let yaml = cassandra_config(port, KS, "").replace(KASK_ROLE_PASSWORD, "not-the-password-xyz");
+    let started = Instant::now();
+    let child = spawn_kask(&dir, &yaml);
+    let log = log_line(&dir, child, "refused the login");
+    assert!(
+        log.contains(&format!(
+            "{}:9042: Cassandra refused the login of user \\\"kask\\\": Provided username kask and/or password are incorrect (check cassandra.authentication.username and password)",
+            cassandra_host()
+        )),
+        "{log}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!log.contains("not-the-password-xyz"), "{log}");
+}
+
+#[test]
+fn a_missing_login_is_named_as_such() {
+    require_cassandra();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let yaml = cassandra_config(port, KS, "").replace(
+        &format!("  authentication:\n    username: kask\n    password: {KASK_ROLE_PASSWORD}\n"),
+        "",
+    );
+    assert!(!yaml.contains("authentication"), "{yaml}");
+    let child = spawn_kask(&dir, &yaml);
+    let log = log_line(&dir, child, "requires a login");
+    assert!(
+        log.contains("the server requires a login (org.apache.cassandra.auth.PasswordAuthenticator): set cassandra.authentication.username and password"),
+        "{log}"
+    );
+}
+
+/// One ERROR line per failed request wrote 935,593 lines in a 23 s outage.
+/// Now: at most FAILED_REQUEST_LINES per FAILED_REQUEST_WINDOW, and a line
+/// with the count of the rest once the window ends; the counts add up.
+#[test]
+fn failed_request_lines_are_rate_limited_with_a_count_of_the_rest() {
+    use kask::logging::{FAILED_REQUEST_LINES, FAILED_REQUEST_WINDOW};
+    const KS_T: &str = "kask_throttle_test";
+    require_cassandra();
+    // The schema (and kask's grants, which a dropped table loses) anew.
+    ensure_schema(KS_T);
+    let k = Kask::start(|port| cassandra_config(port, KS_T, ""));
+    // Every statement fails from now on: the table is gone.
+    cql(&format!("DROP TABLE {KS_T}.values"));
+    let n = 400;
+    let started = Instant::now();
+    for i in 0..n {
+        let method = ["GET", "POST", "DELETE"][i % 3];
+        let r = request(k.addr, method, &format!("/sessions/v1/t{i}"), &[], b"v");
+        assert_eq!(r.status, 500, "{method} t{i}");
+    }
+    let windows = started.elapsed().as_secs() / FAILED_REQUEST_WINDOW.as_secs() + 1;
+    std::thread::sleep(FAILED_REQUEST_WINDOW + Duration::from_secs(1));
+    let log = k.log();
+    let logged = log
+        .lines()
+        .filter(|l| l.contains("Cassandra failed") && l.contains("\"request_id\""))
+        .count() as u64;
+    let held: u64 = log
+        .lines()
+        .filter(|l| l.contains("more failed requests not logged one by one"))
+        .map(|l| {
+            let msg = l.split("\"msg\":\"").nth(1).unwrap();
+            msg.split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    println!(
+        "{n} failed requests in {:?}: {logged} lines, {held} counted",
+        started.elapsed()
+    );
+    assert!(held > 0, "no count of held-back lines:\n{log}");
+    assert_eq!(
+        logged + held,
+        n as u64,
+        "logged {logged} + held {held}:\n{log}"
+    );
+    assert!(
+        logged <= windows * u64::from(FAILED_REQUEST_LINES),
+        "{logged} lines in {windows} windows"
+    );
 }

@@ -89,3 +89,54 @@ fn outage_gives_prompt_500s_and_the_service_recovers_by_itself() {
         "the failures were logged"
     );
 }
+
+/// Issue 10: kask started while Cassandra is down answers at once (503,
+/// readiness 503) and serves within 2 s of Cassandra's return, without a
+/// restart.
+#[test]
+fn started_without_cassandra_it_answers_503_then_serves_within_2_s_of_its_return() {
+    require_cassandra();
+    ensure_schema(KS);
+    let _restart = Restart;
+    ctl("stop");
+    let mut k = Kask::spawn(|port| cassandra_config(port, KS, ""));
+    let path = format!("/sessions/v1/absent-{}", std::process::id());
+    for method in ["GET", "POST", "DELETE"] {
+        let t = Instant::now();
+        let r = request(k.addr, method, &path, &[], b"v");
+        let took = t.elapsed();
+        assert_eq!(r.status, 503, "{method}: {}", r.text());
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert!(took < Duration::from_millis(100), "{method} took {took:?}");
+    }
+    let r = request(k.addr, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("cassandra unavailable"), "{}", r.text());
+    let pid = k.child.id();
+
+    ctl("start");
+    let back = Instant::now();
+    let served_after = loop {
+        let r = request(k.addr, "POST", &path, &[], b"after");
+        if r.status == 201 {
+            break back.elapsed();
+        }
+        assert_eq!(r.status, 503, "only 503 until connected: {}", r.text());
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "not serving 10 s after Cassandra's return; log:\n{}",
+            k.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("first 201 {served_after:?} after ctl.sh start returned");
+    assert!(
+        served_after < Duration::from_secs(2),
+        "serving took {served_after:?} after Cassandra's return (at most 2 s); log:\n{}",
+        k.log()
+    );
+    assert_eq!(k.child.id(), pid, "the same process");
+    assert!(k.child.try_wait().unwrap().is_none(), "still running");
+    k.wait_for("/readyz", Duration::from_secs(2));
+    assert_eq!(request(k.addr, "GET", &path, &[], b"").body, b"after");
+}

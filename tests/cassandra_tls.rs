@@ -174,7 +174,8 @@ impl Run {
         let t = Instant::now();
         loop {
             let log = self.log();
-            if log.contains("\"serving http") {
+            // kask serves (503) before it is connected; this line says it is.
+            if log.contains("\"connected to Cassandra at ") {
                 break;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -221,7 +222,7 @@ impl Run {
                 panic!("kask exited ({status}); log:\n{log}");
             }
             assert!(
-                !log.contains("\"serving http"),
+                !log.contains("\"connected to Cassandra at "),
                 "kask connected although it should not have; log:\n{log}"
             );
             assert!(
@@ -245,7 +246,7 @@ impl Run {
             "each failed attempt must log the same one line; got:\n{}",
             lines.join("\n")
         );
-        assert!(!self.log().contains("serving http"));
+        assert!(!self.log().contains("connected to Cassandra at "));
         messages[0].clone()
     }
 }

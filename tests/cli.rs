@@ -129,11 +129,79 @@ fn check_config_warns_about_unknown_keys_but_accepts_them() {
     let (_d, p) = write("---\nlisten_prot: 8080\n");
     let o = kask(&["--check-config", &p]);
     assert!(o.status.success());
+    assert_eq!(
+        stderr(&o),
+        format!("kask: warning: {p}:2: unknown configuration key \"listen_prot\" ignored; did you mean `listen_port`?\n")
+    );
+}
+
+#[test]
+fn check_config_strict_refuses_unknown_keys_with_line_and_nearest_key() {
+    // Puppet's validate_cmd runs `--check-config --strict`: a dedented
+    // `keyspace` would otherwise pass and silently mean keyspace `kask`.
+    let (_d, p) = write("---\ncassandra:\n  hosts:\n  - a\nkeyspace: sessions\n");
+    let o = kask(&["--check-config", "--strict", &p]);
+    assert_eq!(o.status.code(), Some(78));
+    assert_eq!(
+        stderr(&o),
+        format!("kask: {p}:5: keyspace: unknown key; did you mean `cassandra.keyspace`?\n")
+    );
+    assert!(o.stdout.is_empty());
+    // Without --strict: a warning with the same line, exit 0.
+    let o = kask(&["--check-config", &p]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stderr(&o),
+        format!("kask: warning: {p}:5: unknown configuration key \"keyspace\" ignored; did you mean `cassandra.keyspace`?\n")
+    );
+    // A valid file passes --strict.
+    let o = kask(&[
+        "--check-config",
+        "--strict",
+        "tests/fixtures/deployment-prep-config.yaml",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(kask(&["--strict"]).status.code(), Some(64));
+}
+
+#[test]
+fn check_config_refuses_endless_files_with_a_bounded_read() {
+    let start = std::time::Instant::now();
+    let o = kask(&["--check-config", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(78));
+    assert_eq!(
+        stderr(&o),
+        "kask: /dev/zero: not a kask configuration: longer than 1048576 bytes (read stopped there; a configuration is a few hundred bytes)\n"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let o = kask(&["--check-config", "/dev/urandom"]);
+    assert_eq!(o.status.code(), Some(78));
     assert!(
-        stderr(&o).contains("unknown configuration key \"listen_prot\""),
+        stderr(&o).contains("longer than 1048576 bytes"),
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_config_error_never_echoes_the_password_on_stderr_or_in_the_log() {
+    let (_d, p) = write("---\ncassandra:\n  authentication: s3cr3t-pw\n");
+    for args in [
+        &["--check-config", p.as_str()][..],
+        &["--config", p.as_str()],
+    ] {
+        let o = kask(args);
+        assert_eq!(o.status.code(), Some(78), "{args:?}");
+        let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+        assert!(
+            err.contains(&format!("{p}:3: cassandra.authentication: invalid type: a string (not shown), expected a mapping")),
+            "{err}"
+        );
+        assert!(
+            !err.contains("s3cr3t") && !out.contains("s3cr3t"),
+            "{args:?}: {out}{err}"
+        );
+    }
 }
 
 #[test]

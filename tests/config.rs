@@ -42,6 +42,7 @@ fn defaults() {
         let c = parse(empty).unwrap();
         assert_eq!(c.log.service_name, DEFAULT_SERVICE_NAME);
         assert_eq!(c.log.level, LogLevel::Info);
+        assert_eq!(c.log.format, LogFormat::Auto);
         assert_eq!(c.http.base_uri, "/v1/");
         assert_eq!(c.http.listen_address, "localhost");
         assert_eq!(c.http.listen_port, 8080);
@@ -115,14 +116,33 @@ fn log_levels_are_case_insensitive_and_closed() {
 }
 
 #[test]
+fn log_formats() {
+    for (s, f) in [
+        ("auto", LogFormat::Auto),
+        ("json", LogFormat::Json),
+        ("JSON", LogFormat::Json),
+        ("cee", LogFormat::Cee),
+    ] {
+        assert_eq!(parse(&format!("log_format: {s}\n")).unwrap().log.format, f);
+    }
+    assert_eq!(
+        error("---\nlog_format: text\n"),
+        "/etc/kask/config.yaml:2: log_format: \"text\" is not one of auto, json, cee"
+    );
+    // It applies on reload, like the level.
+    let (a, b) = (parse("").unwrap(), parse("log_format: json\n").unwrap());
+    assert_eq!(a.restart_needed(&b), Vec::<&str>::new());
+}
+
+#[test]
 fn pairs_must_come_together() {
     assert_eq!(
         error("---\ncassandra:\n  authentication:\n    username: kask\n"),
-        "/etc/kask/config.yaml: cassandra.authentication.password: is required when cassandra.authentication.username is set"
+        "/etc/kask/config.yaml:3: cassandra.authentication.password: is required when cassandra.authentication.username is set"
     );
     assert_eq!(
         error("---\ncassandra:\n  authentication:\n    password: secret\n"),
-        "/etc/kask/config.yaml: cassandra.authentication.username: is required when cassandra.authentication.password is set"
+        "/etc/kask/config.yaml:3: cassandra.authentication.username: is required when cassandra.authentication.password is set"
     );
     assert!(error("tls:\n  cert: /a.pem\n").contains("tls.key: is required when tls.cert is set"));
     assert!(
@@ -130,7 +150,7 @@ fn pairs_must_come_together() {
     );
     assert_eq!(
         error("cassandra:\n  tls:\n    cert: /c.pem\n    key: /k.pem\n"),
-        "/etc/kask/config.yaml: cassandra.tls.ca: is required when cassandra.tls.cert and key are set"
+        "/etc/kask/config.yaml:2: cassandra.tls.ca: is required when cassandra.tls.cert and key are set"
     );
 }
 
@@ -154,7 +174,7 @@ fn cassandra_tls() {
 fn type_errors_name_key_and_line() {
     assert_eq!(
         error("---\ncassandra:\n  hosts:\n  - a\n  port: ninety\n"),
-        "/etc/kask/config.yaml:5: cassandra.port: invalid type: string \"ninety\", expected i64"
+        "/etc/kask/config.yaml:5: cassandra.port: invalid type: string \"ninety\", expected an integer"
     );
     assert!(error("listen_port: 70000\n")
         .starts_with("/etc/kask/config.yaml:1: listen_port: 70000 is not a TCP port"));
@@ -171,6 +191,26 @@ fn type_errors_name_key_and_line() {
         "cassandra.protocol_version: 3 is no longer supported (it was for Cassandra 2.1)"
     ));
     assert!(error("max_value_bytes: 0\n").contains("max_value_bytes: 0 is out of range"));
+    assert!(error("idle_timeout_seconds: 0\n")
+        .contains("idle_timeout_seconds: 0 is out of range (1-3600)"));
+    assert!(error("body_timeout_seconds: 3601\n")
+        .contains("body_timeout_seconds: 3601 is out of range (1-3600)"));
+    assert!(error("max_connections: 0\n").contains("max_connections: 0 is out of range"));
+}
+
+#[test]
+fn connection_limits_and_their_defaults() {
+    let d = parse("").unwrap().http.limits;
+    assert_eq!(d.idle_timeout, Duration::from_secs(30));
+    assert_eq!(d.body_timeout, Duration::from_secs(60));
+    assert_eq!(d.max_connections, 10_000);
+    let c = parse("idle_timeout_seconds: 5\nbody_timeout_seconds: 7\nmax_connections: 100\n")
+        .unwrap()
+        .http
+        .limits;
+    assert_eq!(c.idle_timeout, Duration::from_secs(5));
+    assert_eq!(c.body_timeout, Duration::from_secs(7));
+    assert_eq!(c.max_connections, 100);
 }
 
 #[test]
@@ -187,12 +227,203 @@ fn yaml_syntax_errors_give_the_line() {
 #[test]
 fn unknown_keys_are_accepted_and_reported() {
     let c = parse("---\nbogus: 1\ncassandra:\n  hostz: [a]\n").unwrap();
-    assert_eq!(c.unknown_keys, vec!["bogus", "cassandra.hostz"]);
-    let w = unknown_key_warnings(&c, Path::new("/etc/kask/config.yaml"));
-    assert!(
-        w[1].contains("unknown configuration key \"cassandra.hostz\""),
-        "{w:?}"
+    assert_eq!(
+        c.unknown_keys,
+        vec![
+            UnknownKey {
+                key: "bogus".into(),
+                line: Some(2),
+                suggestion: None
+            },
+            UnknownKey {
+                key: "cassandra.hostz".into(),
+                line: Some(4),
+                suggestion: Some("cassandra.hosts")
+            }
+        ]
     );
+    let w = unknown_key_warnings(&c, Path::new("/etc/kask/config.yaml"));
+    assert_eq!(
+        w[1],
+        "/etc/kask/config.yaml:4: unknown configuration key \"cassandra.hostz\" ignored; did you mean `cassandra.hosts`?"
+    );
+    assert_eq!(
+        w[0],
+        "/etc/kask/config.yaml:2: unknown configuration key \"bogus\" ignored; check its spelling and indentation (kask(8) lists the known keys)"
+    );
+}
+
+fn strict(yaml: &str) -> String {
+    Config::parse_checked(
+        yaml,
+        Path::new("/etc/kask/config.yaml"),
+        UnknownKeys::Refuse,
+    )
+    .expect_err("strict should refuse")
+    .to_string()
+}
+
+#[test]
+fn strict_refuses_unknown_keys_naming_line_and_nearest_key() {
+    // A dedented `keyspace` would silently mean keyspace `kask`.
+    assert_eq!(
+        strict("---\ncassandra:\n  hosts: [a]\nkeyspace: sessions\n"),
+        "/etc/kask/config.yaml:4: keyspace: unknown key; did you mean `cassandra.keyspace`?"
+    );
+    assert_eq!(
+        strict("---\ncassandra:\n  authentication:\n    usernme: kask\n    password: x\n"),
+        "/etc/kask/config.yaml:4: cassandra.authentication.usernme: unknown key; did you mean `cassandra.authentication.username`?"
+    );
+    assert_eq!(
+        strict("---\ncassandra:\n  usernme: kask\n"),
+        "/etc/kask/config.yaml:3: cassandra.usernme: unknown key; did you mean `cassandra.authentication.username`?"
+    );
+    assert_eq!(
+        strict("listen_prot: 8080\n"),
+        "/etc/kask/config.yaml:1: listen_prot: unknown key; did you mean `listen_port`?"
+    );
+    assert_eq!(
+        strict("---\nservice_name: x\nfrobnicate: 1\n"),
+        "/etc/kask/config.yaml:3: frobnicate: unknown key"
+    );
+    // The first unknown key in the file is the one named.
+    assert!(strict("---\na1: 1\nb2: 2\n").starts_with("/etc/kask/config.yaml:2: a1:"));
+    // Known keys pass, and the whole contract passes strict.
+    Config::parse_checked(EVERY_KEY, Path::new("x"), UnknownKeys::Refuse).unwrap();
+}
+
+#[test]
+fn unknown_keys_beyond_the_first_sixteen_have_no_line_but_are_all_named() {
+    let yaml: String = (0..20).map(|i| format!("unknown{i}: 1\n")).collect();
+    let c = parse(&yaml).unwrap();
+    assert_eq!(c.unknown_keys.len(), 20);
+    assert_eq!(c.unknown_keys[15].line, Some(16));
+    assert_eq!(c.unknown_keys[19].key, "unknown19");
+    assert_eq!(c.unknown_keys[19].line, None);
+}
+
+#[test]
+fn duplicates_are_named_at_the_second_with_the_line_of_the_first() {
+    assert_eq!(
+        error("---\nlisten_port: 1\nbase_uri: /x\nlisten_port: 2\n"),
+        "/etc/kask/config.yaml:4: listen_port: set twice; the first is at line 2"
+    );
+    assert_eq!(
+        error("---\ncassandra:\n  port: 1\n  keyspace: k\n  port: 2\n"),
+        "/etc/kask/config.yaml:5: cassandra.port: set twice; the first is at line 3"
+    );
+    // The same name in two sections is not a duplicate.
+    parse(
+        "tls:\n  cert: /c\n  key: /k\ncassandra:\n  tls:\n    ca: /a\n    cert: /c\n    key: /k\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn yaml_1_1_booleans_are_accepted_as_the_go_original_accepted_them() {
+    let verify = |v: &str| {
+        parse(&format!(
+            "cassandra:\n  tls:\n    ca: /ca.pem\n    enable_host_verification: {v}\n"
+        ))
+        .map(|c| c.store.tls.unwrap().verify_hostname)
+    };
+    for v in [
+        "yes", "Yes", "YES", "on", "On", "ON", "y", "Y", "true", "True", "TRUE",
+    ] {
+        assert_eq!(verify(v), Ok(true), "{v}");
+    }
+    for v in [
+        "no", "No", "NO", "off", "Off", "OFF", "n", "N", "false", "False", "FALSE",
+    ] {
+        assert_eq!(verify(v), Ok(false), "{v}");
+    }
+    assert_eq!(
+        verify("maybe").unwrap_err().to_string(),
+        "/etc/kask/config.yaml:4: cassandra.tls.enable_host_verification: \"maybe\" is not a boolean (true or false; yes/no and on/off are accepted too)"
+    );
+    assert!(verify("yEs").is_err());
+    assert!(verify("1")
+        .unwrap_err()
+        .to_string()
+        .contains("expected true or false"));
+}
+
+#[test]
+fn no_error_echoes_a_password() {
+    for yaml in [
+        "---\ncassandra:\n  authentication: hunter2\n",
+        "---\ncassandra:\n  authentication: [hunter2]\n",
+        "---\ncassandra:\n  authentication:\n    username: u\n    password: [hunter2]\n",
+        "---\ncassandra:\n  authentication:\n    username: u\n    password: {hunter2: 1}\n",
+        "---\ncassandra:\n  authentication:\n    username: u\n    password:\n    - hunter2\n",
+        "---\ncassandra:\n  authentication: !!binary hunter2\n",
+        "---\ncassandra:\n  authentication: 'hunter2'\n",
+    ] {
+        let e = error(yaml);
+        assert!(!e.contains("hunter2"), "{yaml:?} gave {e}");
+        assert!(e.starts_with("/etc/kask/config.yaml:"), "{e}");
+    }
+    assert_eq!(
+        error("---\ncassandra:\n  authentication: hunter2\n"),
+        "/etc/kask/config.yaml:3: cassandra.authentication: invalid type: a string (not shown), expected a mapping"
+    );
+}
+
+#[test]
+fn no_error_names_the_key_as_a_question_mark() {
+    for yaml in [
+        "a: b: c\n",
+        "---\n{a: 1}: 2\n",
+        "---\n[a]: 2\n",
+        "---\ncassandra:\n  {a: 1}: 2\n",
+        "---\ncassandra:\n  hosts: [a\n  port: 1\n",
+        "---\ncassandra:\n  ? : 1\n",
+    ] {
+        let e = parse(yaml).expect_err(yaml);
+        assert!(
+            !e.key.contains('?') && !e.to_string().contains(": ?"),
+            "{yaml:?} gave {e}"
+        );
+        assert!(e.line.is_some(), "{yaml:?} gave {e}");
+    }
+    assert_eq!(
+        error("---\ncassandra:\n  {a: 1}: 2\n"),
+        "/etc/kask/config.yaml:3: cassandra: a key must be a name, not a mapping"
+    );
+}
+
+#[test]
+fn a_utf8_byte_order_mark_is_accepted() {
+    let c = parse("\u{feff}---\nlisten_port: 8081\n").unwrap();
+    assert_eq!(c.http.listen_port, 8081);
+    let c = parse("\u{feff}listen_port: 8082\n").unwrap();
+    assert_eq!(c.http.listen_port, 8082);
+    parse("\u{feff}").unwrap();
+    // Lines still count from the first line of the file.
+    assert_eq!(
+        error("\u{feff}---\nlisten_port: x\n"),
+        "/etc/kask/config.yaml:2: listen_port: invalid type: string \"x\", expected an integer"
+    );
+}
+
+#[test]
+fn files_are_read_up_to_a_bound_and_as_utf8() {
+    let e = Config::load(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("/dev/zero: not a kask configuration: longer than {MAX_CONFIG_BYTES} bytes (read stopped there; a configuration is a few hundred bytes)")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, b"---\nservice_name: caf\xe9\n").unwrap();
+    let e = Config::load(&path).unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.contains("not UTF-8"), "{e}");
+    // Just under the bound is read (and judged as YAML).
+    let mut big = b"---\n".to_vec();
+    big.resize(MAX_CONFIG_BYTES as usize - 1, b'#');
+    std::fs::write(&path, &big).unwrap();
+    Config::load(&path).unwrap();
 }
 
 #[test]
@@ -226,9 +457,13 @@ listen_address: 0.0.0.0
 listen_port: 8081
 default_ttl: 3600
 log_level: debug
+log_format: json
 openapi_spec: /etc/kask/openapi.yaml
 max_value_bytes: 1024
 shutdown_grace_seconds: 3
+idle_timeout_seconds: 5
+body_timeout_seconds: 7
+max_connections: 100
 tls:
   cert: /etc/kask/cert.pem
   key: /etc/kask/key.pem
@@ -279,7 +514,7 @@ fn sorted(keys: &[&str]) -> Vec<String> {
 #[test]
 fn every_key_is_read_and_listed_in_keys() {
     let c = parse(EVERY_KEY).unwrap();
-    assert_eq!(c.unknown_keys, Vec::<String>::new());
+    assert_eq!(c.unknown_keys, Vec::<UnknownKey>::new());
     assert_eq!(dotted_keys(EVERY_KEY), sorted(KEYS));
     // Each setting reached the configuration (none was read and dropped):
     // against the defaults, all differ. A reload applies the first two live;
@@ -287,6 +522,7 @@ fn every_key_is_read_and_listed_in_keys() {
     let d = parse("").unwrap();
     assert_ne!(c.log.service_name, d.log.service_name);
     assert_ne!(c.log.level, d.log.level);
+    assert_ne!(c.log.format, d.log.format);
     assert_eq!(
         d.restart_needed(&c),
         [
@@ -297,6 +533,9 @@ fn every_key_is_read_and_listed_in_keys() {
             "max_value_bytes",
             "openapi_spec",
             "shutdown_grace_seconds",
+            "idle_timeout_seconds",
+            "body_timeout_seconds",
+            "max_connections",
             "cassandra.hosts",
             "cassandra.port",
             "cassandra.keyspace",
@@ -425,6 +664,7 @@ fn puppet_patterns_and_the_daemon_agree() {
     let levels = [
         "debug", "INFO", "Warning", "error", "fatal", "verbose", "", "info ",
     ];
+    let formats = ["auto", "json", "JSON", "Cee", "text", "", "json "];
     let mut checked = 0;
     for (key, ty) in puppet_schema() {
         if !(ty.starts_with("Pattern[") || ty.starts_with('$')) {
@@ -434,6 +674,7 @@ fn puppet_patterns_and_the_daemon_agree() {
         let samples: &[&str] = match key.as_str() {
             "cassandra.keyspace" | "cassandra.table" => &names,
             "log_level" => &levels,
+            "log_format" => &formats,
             other => panic!("a pattern for {other}: add samples for it here"),
         };
         for s in samples {
@@ -447,7 +688,7 @@ fn puppet_patterns_and_the_daemon_agree() {
             checked += 1;
         }
     }
-    assert!(checked >= names.len() * 2 + levels.len());
+    assert!(checked >= names.len() * 2 + levels.len() + formats.len());
 }
 
 /// Where Puppet bounds an integer, the daemon accepts the bounds. Where the
@@ -470,7 +711,7 @@ fn puppet_integer_ranges_and_the_daemon_agree() {
             .into_iter()
             .find(|&n| daemon_accepts(key, n))
             .unwrap();
-        let hi = [65_535, 630_720_000, 268_435_456, 3600, 5]
+        let hi = [65_535, 630_720_000, 268_435_456, 3600, 5, 1_000_000]
             .into_iter()
             .filter(|&n| daemon_accepts(key, n) && !daemon_accepts(key, n + 1))
             .max();
@@ -552,4 +793,53 @@ fn load_finds_unreadable_files_parse_does_not_open_them() {
         e.message.starts_with("cannot read /nonexistent/cert.pem: "),
         "{e}"
     );
+}
+
+/// Every error about something in the file names the line and the key
+/// (the missing half of a pair: the line of its section's key).
+#[test]
+fn every_error_in_the_file_names_line_and_key() {
+    for (yaml, line, key) in [
+        ("tls:\n  cert: /a.pem\n", 1, "tls.key"),
+        ("---\ntls:\n  key: /k.pem\n", 2, "tls.cert"),
+        ("tls:\n  client_ca: /ca\n", 1, "tls.client_ca"),
+        (
+            "cassandra:\n  tls:\n    key: /k.pem\n",
+            2,
+            "cassandra.tls.cert",
+        ),
+        ("cassandra:\n  hosts: []\n", 2, "cassandra.hosts"),
+        ("cassandra:\n  hosts: [a, 'b c']\n", 2, "cassandra.hosts"),
+        (
+            "cassandra:\n  query_timeout_ms: 0\n",
+            2,
+            "cassandra.query_timeout_ms",
+        ),
+        (
+            "cassandra:\n  protocol_version: 2\n",
+            2,
+            "cassandra.protocol_version",
+        ),
+        ("max_value_bytes: 0\n", 1, "max_value_bytes"),
+        ("---\nlisten_port: '80'\n", 2, "listen_port"),
+        ("---\nbase_uri: [a]\n", 2, "base_uri"),
+        (
+            "---\ncassandra:\n  port: 1\n  port: 2\n",
+            4,
+            "cassandra.port",
+        ),
+        (
+            "---\ncassandra:\n  authentication: x\n",
+            3,
+            "cassandra.authentication",
+        ),
+        ("---\ncassandra:\n  {a: 1}: 2\n", 3, "cassandra"),
+    ] {
+        let e = parse(yaml).expect_err(yaml);
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(line), key),
+            "{yaml:?} gave {e}"
+        );
+    }
 }

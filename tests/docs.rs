@@ -128,3 +128,46 @@ fn the_log_goes_to_stdout_and_one_error_line_to_stderr_as_documented() {
         "kask --help: {help}"
     );
 }
+
+#[test]
+fn help_man_page_and_readme_document_pool_depool_and_readiness() {
+    let help = String::from_utf8(kask(&["--help"]).stdout).unwrap();
+    let man = read("docs/kask.8");
+    let synopsis = man_section(&man, "SYNOPSIS");
+    let pool = man_section(&man, "POOL AND DEPOOL");
+    let readme = read("README.md");
+    for command in ["depool", "pool", "status"] {
+        assert!(
+            help.contains(&format!("kask {command} [--instance NAME]")),
+            "--help: {command}\n{help}"
+        );
+        assert!(
+            synopsis.contains(&format!(".B kask {command}\n")),
+            "SYNOPSIS: {command}"
+        );
+        assert!(
+            pool.contains(&format!(".B kask {command} ")),
+            "POOL AND DEPOOL: {command}"
+        );
+    }
+    for flag in ["--wait", "--idle", "--timeout"] {
+        assert!(help.contains(flag), "--help: {flag}");
+        assert!(pool.contains(&flag.replace('-', "\\-")), "man: {flag}");
+    }
+    // Each links the page, and says how to take an instance out for good.
+    assert!(readme.contains("[docs/pool-depool.md](docs/pool-depool.md)"));
+    assert!(pool.contains("pool\\-depool.md"));
+    assert!(help.contains("docs/pool-depool.md"));
+    for text in [&readme, &pool.replace("\\-", "-")] {
+        assert!(
+            text.contains("systemctl disable --now kask@NAME.socket kask@NAME.service")
+                || text.contains("systemctl disable --now kask@NAME.socket\n  kask@NAME.service"),
+            "out for good: socket and service"
+        );
+    }
+    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/pool-depool.md")
+        .exists());
+    assert!(readme.contains("`unavailable`") && man.contains(".B unavailable"));
+    assert!(readme.contains("`GET /readyz`") && man.contains(".B GET /readyz"));
+}

@@ -4,54 +4,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
+use common::memory::{start, Server};
 use common::*;
-use kask::config::Config;
-use kask::http::server::Listener;
-use kask::metrics::Metrics;
-use kask::storage::memory::MemoryStore;
-
-struct Server {
-    addr: SocketAddr,
-    store: Arc<MemoryStore>,
-    _rt: tokio::runtime::Runtime,
-}
-
-/// kask's front door, as the daemon runs it, with the in-memory store.
-fn start(yaml: &str) -> Server {
-    let cfg = Config::parse(yaml, std::path::Path::new("test.yaml")).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = Arc::new(MemoryStore::new());
-    let tcp = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let service = {
-        let store = store.clone();
-        async move {
-            kask::run(
-                &cfg,
-                store,
-                Arc::new(Metrics::new()),
-                Listener::new(tcp, None),
-                std::future::pending(),
-            )
-            .await
-        }
-    };
-    rt.spawn(service);
-    Server {
-        addr,
-        store,
-        _rt: rt,
-    }
-}
 
 fn sessions() -> Server {
     start("base_uri: sessions/v1\nmax_value_bytes: 1024\n")
@@ -307,7 +261,50 @@ fn storage_failures_are_500_problems_and_counted_as_500() {
         m.contains("http_requests_total{code=\"500\",method=\"DELETE\"} 1"),
         "{m}"
     );
-    assert!(!m.contains("code=\"204\""), "{m}");
+    assert!(
+        m.contains("http_requests_total{code=\"204\",method=\"DELETE\"} 0\n"),
+        "{m}"
+    );
+}
+
+#[test]
+fn every_series_alerting_reads_exists_from_the_start_at_zero() {
+    let s = sessions();
+    let m = request(s.addr, "GET", "/metrics", &[], b"").text();
+    for (method, code) in kask::metrics::PRESET_HTTP_SERIES {
+        let labels = format!("code=\"{code}\",method=\"{method}\"");
+        for line in [
+            format!("http_requests_total{{{labels}}} 0\n"),
+            format!("http_request_duration_seconds_count{{{labels}}} 0\n"),
+            format!("http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 0\n"),
+        ] {
+            assert!(m.contains(&line), "{line} in {m}");
+        }
+    }
+    for op in ["get", "set", "delete"] {
+        for kind in ["timeout", "error"] {
+            let line =
+                format!("kask_cassandra_errors_total{{kind=\"{kind}\",operation=\"{op}\"}} 0\n");
+            assert!(m.contains(&line), "{line} in {m}");
+        }
+        let line =
+            format!("kask_cassandra_request_duration_seconds_count{{operation=\"{op}\"}} 0\n");
+        assert!(m.contains(&line), "{line} in {m}");
+    }
+    // Past the 12 s query timeout: a request that ran into it is counted
+    // below the top bucket, not only in +Inf.
+    assert!(
+        m.contains(
+            "http_request_duration_seconds_bucket{code=\"500\",method=\"GET\",le=\"15\"} 0\n"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "kask_cassandra_request_duration_seconds_bucket{operation=\"get\",le=\"15\"} 0\n"
+        ),
+        "{m}"
+    );
 }
 
 #[test]
@@ -347,9 +344,42 @@ fn healthz_metrics_openapi() {
     assert!(m.contains("kask_build_info{"), "{m}");
     assert!(!m.contains("method=\"GET\",le=\"0.0025\"} 0\nhttp_requests_total{code=\"200\""));
     // /healthz and /metrics themselves are not counted
-    assert!(!m.contains("code=\"200\""), "{m}");
+    assert!(
+        m.contains("http_requests_total{code=\"200\",method=\"GET\"} 0\n"),
+        "{m}"
+    );
     let o = request(s.addr, "GET", "/openapi", &[], b"");
     assert_eq!(o.status, 200);
     assert_eq!(o.header("content-type"), Some("application/x-yaml"));
     assert!(o.text().contains("/sessions/v1/{key}:"));
+}
+
+#[test]
+fn readyz_follows_the_store_and_healthz_stays_alive() {
+    let s = sessions();
+    let r = request(s.addr, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.text(), "{\"ready\":true}\n");
+    let m = request(s.addr, "GET", "/metrics", &[], b"").text();
+    assert!(m.contains("\nkask_ready 1\n"), "{m}");
+    assert!(m.contains("\nkask_pooled 1\n"), "{m}");
+
+    s.store.set_failing(true);
+    let r = request(s.addr, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 503);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["ready"], false);
+    assert_eq!(v["reason"], "cassandra unavailable");
+    assert!(v["detail"].is_string(), "{v}");
+    // Liveness does not change with the store.
+    assert_eq!(request(s.addr, "GET", "/healthz", &[], b"").status, 200);
+    let m = request(s.addr, "GET", "/metrics", &[], b"").text();
+    assert!(m.contains("\nkask_ready 0\n"), "{m}");
+    // Readiness probes are not key requests and not counted as such.
+    assert!(!m.contains("code=\"503\""), "{m}");
+
+    s.store.set_failing(false);
+    assert_eq!(request(s.addr, "GET", "/readyz", &[], b"").status, 200);
+    assert_eq!(request(s.addr, "GET", "/readyz/", &[], b"").status, 404);
 }

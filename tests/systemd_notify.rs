@@ -131,7 +131,11 @@ fn pids_running(marker: &std::path::Path) -> Vec<i32> {
 }
 
 fn spawn(cmd: &mut Command, config: &std::path::Path) -> Guard {
+    // Pool state and status socket beside the config, not in /var/lib/kask.
+    let dir = config.parent().unwrap();
     let child = cmd
+        .env("STATE_DIRECTORY", dir)
+        .env("RUNTIME_DIRECTORY", dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -212,12 +216,17 @@ fn ready_status_watchdog_reload_stopping_exit_zero() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Issue 10: with Cassandra unreachable, READY=1 as soon as kask listens,
+/// the status line says why it waits, key requests get 503 at once,
+/// readiness fails, SIGHUP does not kill it, and it keeps retrying.
 #[test]
-fn unreachable_cassandra_is_retried_and_said_not_crashed_on() {
+fn unreachable_cassandra_ready_at_once_503_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let closed = free_port(); // nothing listens there
-    let cfg = config(&dir, free_port(), closed);
+    let port = free_port();
+    let cfg = config(&dir, port, closed);
     let mut n = Notify::new();
+    let started = Instant::now();
     let mut child = spawn(
         Command::new(env!("CARGO_BIN_EXE_kask"))
             .arg("--config")
@@ -225,17 +234,61 @@ fn unreachable_cassandra_is_retried_and_said_not_crashed_on() {
             .env("NOTIFY_SOCKET", &n.path),
         &cfg,
     );
-    let status = n.wait_for(
-        &format!("STATUS=waiting for Cassandra at {}:", cassandra_host()),
-        Duration::from_secs(20),
+    let ready = n.wait_for("READY=1", Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "READY=1 after {took:?}");
+    assert!(
+        ready.contains(&format!("STATUS=serving http://127.0.0.1:{port}/sessions/v1/; pooled; waiting for Cassandra at {}:{closed}", cassandra_host())),
+        "{ready}"
     );
-    assert!(status.contains("retrying in"), "{status}");
-    n.wait_for("retrying in 2s", Duration::from_secs(20));
+    let status = n.wait_for("retrying in", Duration::from_secs(10));
+    assert!(
+        status.contains("Connection refused") || status.contains("refused"),
+        "the status says why: {status}"
+    );
+
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    for method in ["GET", "POST", "DELETE"] {
+        let t = Instant::now();
+        let r = request(addr, method, "/sessions/v1/k", &[], b"v");
+        let took = t.elapsed();
+        assert_eq!(r.status, 503, "{method}: {}", r.text());
+        assert!(took < Duration::from_millis(100), "{method} took {took:?}");
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert_eq!(
+            r.text(),
+            problem(
+                "unavailable",
+                "Service unavailable",
+                "The session store is not connected to its database yet; retry later",
+                "/sessions/v1/k"
+            )
+        );
+    }
+    let r = request(addr, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 503);
+    assert!(
+        r.text().contains("\"reason\":\"cassandra unavailable\""),
+        "{}",
+        r.text()
+    );
+    assert_eq!(request(addr, "GET", "/healthz", &[], b"").status, 200);
+    let m = request(addr, "GET", "/metrics", &[], b"").text();
+    assert!(
+        m.contains("http_requests_total{code=\"503\",method=\"POST\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("\nkask_ready 0\n"), "{m}");
+
+    // SIGHUP before Cassandra was reached: reloaded, not killed.
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    n.wait_for("STATUS=configuration reloaded", Duration::from_secs(5));
+    n.drain_for(Duration::from_secs(2));
     assert!(
         child.try_wait().unwrap().is_none(),
         "kask must keep retrying, not exit"
     );
-    assert_eq!(n.count("READY=1"), 0);
+    assert!(n.count("retrying in") >= 2, "{:?}", n.seen);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }

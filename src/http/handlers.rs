@@ -9,7 +9,8 @@ use warp::reply::Response as Reply;
 use super::problem::Problem;
 use super::App;
 use crate::key::{Key, KeyError};
-use crate::storage::Store;
+use crate::logging::FAILED_REQUESTS;
+use crate::storage::{Store, StoreError};
 
 /// A request body as warp streams it.
 pub trait Body: Stream<Item = Result<Self::Chunk, warp::Error>> + Send + Unpin {
@@ -35,21 +36,34 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     /// The decoded request path, as problem bodies carry it.
-    pub fn instance(&self) -> String {
+    pub fn instance(&self) -> Instance {
         instance(self.path)
+    }
+}
+
+/// A decoded request path: bytes, which need not be UTF-8 (problem bodies
+/// escape what is not, as Go does); shown in logs with U+FFFD for those.
+pub struct Instance(Vec<u8>);
+
+impl AsRef<[u8]> for Instance {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
     }
 }
 
 /// The decoded request path, for problem bodies (the reference uses Go's
 /// already-decoded `URL.Path`).
-pub fn instance(raw: &str) -> String {
-    match crate::key::percent_decode(raw.as_bytes()) {
-        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        None => raw.to_string(),
-    }
+pub fn instance(raw: &str) -> Instance {
+    Instance(crate::key::percent_decode(raw.as_bytes()).unwrap_or_else(|| raw.as_bytes().to_vec()))
 }
 
-pub fn key_error(e: KeyError, instance: &str) -> Reply {
+pub fn key_error(e: KeyError, instance: &Instance) -> Reply {
     match e {
         KeyError::NotFound => Problem::NotFound.response(instance),
         KeyError::BadRequest => Problem::BadRequest.response(instance),
@@ -67,8 +81,11 @@ pub async fn get<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
             resp
         }
         Ok(None) => Problem::NotFound.response(&req.instance()),
+        Err(e @ StoreError::Unavailable(_)) => unavailable("GET", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "GET {}: reading from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -85,9 +102,14 @@ pub async fn post<S: Store>(
         log::info!(request_id = req.request_id; "POST {}: value of {} bytes refused (max_value_bytes is {max})", req.path, content_length.unwrap_or(0));
         return Problem::PayloadTooLarge.response(&req.instance());
     }
-    let value = match read_body(body, content_length, max).await {
-        Ok(v) => v,
-        Err(p) => return p.response(&req.instance()),
+    let read = tokio::time::timeout(app.body_timeout, read_body(body, content_length, max));
+    let value = match read.await {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => return p.response(&req.instance()),
+        Err(_) => {
+            log::info!(request_id = req.request_id; "POST {}: body not received within {} s (body_timeout_seconds)", req.path, app.body_timeout.as_secs());
+            return plain(StatusCode::REQUEST_TIMEOUT, "408 Request Timeout");
+        }
     };
     if value.is_empty() {
         log::info!(request_id = req.request_id; "POST {}: empty body refused", &req.instance());
@@ -95,8 +117,11 @@ pub async fn post<S: Store>(
     }
     match app.store.set(req.key, value).await {
         Ok(()) => empty(StatusCode::CREATED),
+        Err(e @ StoreError::Unavailable(_)) => unavailable("POST", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "POST {}: writing to Cassandra failed, value not stored: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
@@ -127,11 +152,21 @@ async fn read_body(
 pub async fn delete<S: Store>(app: &App<S>, req: Request<'_>) -> Reply {
     match app.store.delete(req.key).await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(e @ StoreError::Unavailable(_)) => unavailable("DELETE", req, &e),
         Err(e) => {
-            log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            if FAILED_REQUESTS.admit() {
+                log::error!(request_id = req.request_id; "DELETE {}: deleting from Cassandra failed: {e}", &req.instance());
+            }
             Problem::ServerError.response(&req.instance())
         }
     }
+}
+
+/// No connection to Cassandra yet: 503 at once. Logged at debug only: the
+/// daemon's log and status line already say why, once.
+fn unavailable(method: &str, req: Request<'_>, e: &StoreError) -> Reply {
+    log::debug!(request_id = req.request_id; "{method} {}: 503: {e}", &req.instance());
+    Problem::Unavailable.response(&req.instance())
 }
 
 /// PUT and every other method: 400, body unread (the reference never

@@ -5,7 +5,7 @@
 
 use warp::http::{header, HeaderValue, Response, StatusCode};
 
-use crate::json::push_json_string;
+use crate::json::push_json_bytes;
 use warp::reply::Response as Reply;
 
 const TYPE_PREFIX: &str = "https://www.mediawiki.org/wiki/Kask/errors/";
@@ -17,7 +17,13 @@ pub enum Problem {
     NotFound,
     PayloadTooLarge,
     ServerError,
+    /// kask has no connection to Cassandra yet (our type; the reference
+    /// never answers before it has one). Sent with `Retry-After`.
+    Unavailable,
 }
+
+/// `Retry-After` of a 503, in seconds: kask tries to connect every second.
+pub const RETRY_AFTER_SECONDS: &str = "1";
 
 impl Problem {
     pub fn status(self) -> StatusCode {
@@ -26,6 +32,7 @@ impl Problem {
             Problem::NotFound => StatusCode::NOT_FOUND,
             Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Problem::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -51,11 +58,17 @@ impl Problem {
                 "Internal server error",
                 "The server encountered an error with your request",
             ),
+            Problem::Unavailable => (
+                "unavailable",
+                "Service unavailable",
+                "The session store is not connected to its database yet; retry later",
+            ),
         }
     }
 
     /// The JSON body for a request whose decoded path is `instance`.
-    pub fn body(self, instance: &str) -> String {
+    pub fn body(self, instance: &(impl AsRef<[u8]> + ?Sized)) -> String {
+        let instance = instance.as_ref();
         let (kind, title, detail) = self.parts();
         let mut s = String::with_capacity(200 + instance.len());
         s.push_str("{\n  \"type\": \"");
@@ -66,14 +79,21 @@ impl Problem {
         s.push_str("\",\n  \"detail\": \"");
         s.push_str(detail);
         s.push_str("\",\n  \"instance\": ");
-        push_json_string(&mut s, instance);
+        push_json_bytes(&mut s, instance);
         s.push_str("\n}\n");
         s
     }
 
     /// The whole response.
-    pub fn response(self, instance: &str) -> Reply {
-        error_response(self.status(), self.body(instance), "application/json")
+    pub fn response(self, instance: &(impl AsRef<[u8]> + ?Sized)) -> Reply {
+        let mut resp = error_response(self.status(), self.body(instance), "application/json");
+        if self == Problem::Unavailable {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        resp
     }
 }
 
@@ -113,5 +133,17 @@ mod tests {
         assert_eq!(r.status(), 400);
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert!(r.headers().get("retry-after").is_none());
+    }
+
+    #[test]
+    fn unavailable_is_503_with_retry_after_under_the_same_prefix() {
+        let r = Problem::Unavailable.response("/x");
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert!(Problem::Unavailable.body("/x").starts_with(
+            "{\n  \"type\": \"https://www.mediawiki.org/wiki/Kask/errors/unavailable\","
+        ));
     }
 }

@@ -9,17 +9,25 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use warp::Filter;
 
-/// How long a client may take to send its request headers, or to finish
-/// a TLS handshake.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+use super::wire::{Wire, TOO_MANY_CONNECTIONS};
+use crate::config::Limits;
+
+/// How many refusals (beyond `max_connections`) may be in flight at once;
+/// past that, a new connection is closed without a word.
+const MAX_REFUSING: usize = 64;
+/// How long a refusal may take to write.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Where connections come from: a bound TCP socket (ours, or the one
 /// systemd passed), with TLS when the configuration asks for it.
@@ -72,12 +80,14 @@ impl Certificate {
 }
 
 /// Serves `filter` on `listener` until `shutdown` completes, then waits up
-/// to `grace` for in-flight requests.
+/// to `grace` for in-flight requests. `limits` bounds what one client can
+/// hold: connections, idle and header time (body time is the handlers').
 pub async fn serve<F>(
     listener: Listener,
     filter: F,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    limits: Limits,
 ) where
     F: Filter<Extract = (warp::reply::Response,), Error = Infallible>
         + Clone
@@ -89,6 +99,9 @@ pub async fn serve<F>(
     let graceful = GracefulShutdown::new();
     let service = warp::service(filter);
     let mut shutdown = std::pin::pin!(shutdown);
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSING));
+    let idle = limits.idle_timeout;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = tcp.accept() => match accepted {
@@ -102,43 +115,58 @@ pub async fn serve<F>(
             },
             () = &mut shutdown => break,
         };
+        // Beyond max_connections: refuse at once, rather than let the new
+        // connection (and, past the descriptor limit, everyone) starve.
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            refuse(stream, &refusals);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(service.clone());
+        let svc = Front(TowerToHyperService::new(service.clone()));
         let mut builder = http1::Builder::new();
+        // No pipeline_flush: with it, hyper never sees its write buffer as
+        // full, so a client that pipelines without reading grows memory
+        // without bound, and some responses are never flushed. Without
+        // it, hyper answers one request at a time and reads the next only
+        // once the previous response is handed to the socket.
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .keep_alive(true)
-            .pipeline_flush(true);
+            .header_read_timeout(idle)
+            .title_case_headers(true)
+            // A client may shut its side once its request is sent, and
+            // still gets the answer.
+            .half_close(true)
+            .keep_alive(true);
         match &tls {
             None => {
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                let conn = graceful.watch(builder.serve_connection(Wire::new(stream), svc));
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         log::debug!("connection from {peer}: {e}");
                     }
+                    drop(permit);
                 });
             }
             Some(tls) => {
                 let acceptor = TlsAcceptor::from(tls.current());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream =
-                        match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                log::info!("TLS handshake with {peer} failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                log::info!("TLS handshake with {peer} timed out");
-                                return;
-                            }
-                        };
-                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                    let stream = match tokio::time::timeout(idle, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            log::info!("TLS handshake with {peer} failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            log::info!("TLS handshake with {peer} timed out");
+                            return;
+                        }
+                    };
+                    let conn = watcher.watch(builder.serve_connection(Wire::new(stream), svc));
                     if let Err(e) = conn.await {
                         log::debug!("connection from {peer}: {e}");
                     }
+                    drop(permit);
                 });
             }
         }
@@ -152,5 +180,51 @@ pub async fn serve<F>(
             "requests still running after the {} s grace period were cut off",
             grace.as_secs()
         );
+    }
+}
+
+/// Answers a connection over the limit with a plain 503 and closes it,
+/// within [`REFUSAL_TIMEOUT`]; when [`MAX_REFUSING`] refusals are already
+/// being written, closes it at once.
+fn refuse(mut stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
+    let Ok(permit) = refusals.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
+            stream.write_all(TOO_MANY_CONNECTIONS).await?;
+            stream.shutdown().await
+        })
+        .await;
+        drop(permit);
+    });
+}
+
+/// Answers what [`super::routes::front`] answers before warp sees the
+/// request (warp panics on a target that is not a path).
+#[derive(Clone)]
+struct Front<S>(S);
+
+impl<S, B> hyper::service::Service<hyper::Request<B>> for Front<S>
+where
+    S: hyper::service::Service<
+        hyper::Request<B>,
+        Response = warp::reply::Response,
+        Error = Infallible,
+    >,
+{
+    type Response = warp::reply::Response;
+    type Error = Infallible;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<warp::reply::Response, Infallible>>,
+        S::Future,
+    >;
+
+    fn call(&self, mut req: hyper::Request<B>) -> Self::Future {
+        use futures_util::future::Either;
+        match super::routes::front(&mut req) {
+            None => Either::Right(self.0.call(req)),
+            Some(resp) => Either::Left(std::future::ready(Ok(resp))),
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::key::Key;
 
 #[derive(Default)]
 pub struct MemoryStore {
-    values: Mutex<HashMap<String, Bytes>>,
+    values: Mutex<HashMap<Vec<u8>, Bytes>>,
     failing: AtomicBool,
 }
 
@@ -39,7 +39,7 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn get(&self, key: &Key) -> Result<Option<Bytes>, StoreError> {
         self.check()?;
-        Ok(self.values.lock().unwrap().get(key.as_str()).cloned())
+        Ok(self.values.lock().unwrap().get(key.as_bytes()).cloned())
     }
 
     async fn set(&self, key: &Key, value: Vec<u8>) -> Result<(), StoreError> {
@@ -47,13 +47,17 @@ impl Store for MemoryStore {
         self.values
             .lock()
             .unwrap()
-            .insert(key.as_str().to_owned(), value.into());
+            .insert(key.as_bytes().to_vec(), value.into());
         Ok(())
     }
 
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
         self.check()?;
-        self.values.lock().unwrap().remove(key.as_str());
+        self.values.lock().unwrap().remove(key.as_bytes());
         Ok(())
+    }
+
+    fn can_serve(&self) -> Result<(), String> {
+        self.check().map_err(|e| e.to_string())
     }
 }

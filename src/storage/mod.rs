@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::key::Key;
 
 pub mod cassandra;
+pub mod deferred;
 pub mod memory;
 
 /// The three operations of the API.
@@ -28,6 +29,12 @@ pub trait Store: Send + Sync + 'static {
         -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes `key`; removing an absent key is not an error.
     fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether requests can be expected to succeed now, from what the store
+    /// already knows (no round trip: readiness probes call it every
+    /// second). `Err` says why not.
+    fn can_serve(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Which operation, for metrics and logs.
@@ -55,6 +62,9 @@ pub enum StoreError {
     Timeout,
     /// The database or the driver reported an error.
     Failed(String),
+    /// There is no connection to the database yet (kask started while it
+    /// was unreachable): answered at once, without trying.
+    Unavailable(String),
 }
 
 impl fmt::Display for StoreError {
@@ -62,6 +72,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Timeout => f.write_str("Cassandra did not answer within the query timeout"),
             StoreError::Failed(m) => f.write_str(m),
+            StoreError::Unavailable(m) => write!(f, "no connection to Cassandra yet: {m}"),
         }
     }
 }
@@ -83,5 +94,8 @@ impl<T: Store> Store for std::sync::Arc<T> {
     }
     fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).delete(key)
+    }
+    fn can_serve(&self) -> Result<(), String> {
+        (**self).can_serve()
     }
 }

@@ -2,6 +2,8 @@
 //! status, headers and body bytes exactly as sent) and helpers.
 #![allow(dead_code)]
 
+pub mod memory;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -156,27 +158,72 @@ pub struct Kask {
 
 impl Kask {
     /// Starts kask with `yaml` (which must contain `listen_port: {port}`
-    /// placeholders replaced already) and waits until /healthz answers.
+    /// placeholders replaced already) and waits until /readyz answers 200:
+    /// it serves, and it is connected to Cassandra.
     pub fn start(yaml_with_port: impl Fn(u16) -> String) -> Kask {
+        let mut k = Kask::spawn(yaml_with_port);
+        k.wait_for("/readyz", Duration::from_secs(60));
+        k
+    }
+
+    /// Starts kask and waits only until it answers /healthz (alive; it may
+    /// not be connected to Cassandra yet). Its pool state and status socket
+    /// live in its own directory (`STATE_DIRECTORY`, `RUNTIME_DIRECTORY`),
+    /// which [`Kask::kask`] passes to the pool commands too.
+    pub fn spawn(yaml_with_port: impl Fn(u16) -> String) -> Kask {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, yaml_with_port(port)).unwrap();
-        let log = std::fs::File::create(dir.path().join("kask.log")).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
-            .arg("--config")
-            .arg(&path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start kask");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Kask::launch(dir.path());
         let mut k = Kask { child, addr, dir };
-        k.wait_ready(Duration::from_secs(60));
+        k.wait_for("/healthz", Duration::from_secs(60));
         k
     }
 
-    fn wait_ready(&mut self, within: Duration) {
+    fn launch(dir: &std::path::Path) -> std::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("kask.log"))
+            .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
+            .arg("--config")
+            .arg(dir.join("config.yaml"))
+            .env("STATE_DIRECTORY", dir)
+            .env("RUNTIME_DIRECTORY", dir)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start kask")
+    }
+
+    /// Stops the process (SIGTERM) and starts it again on the same port,
+    /// configuration and state directory; waits until it is alive.
+    pub fn restart(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+        self.child = Kask::launch(self.dir.path());
+        self.wait_for("/healthz", Duration::from_secs(60));
+    }
+
+    /// Runs `kask ARGS` (pool, depool, status) against this process's
+    /// state directory and socket.
+    pub fn kask(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kask"))
+            .args(args)
+            .env("STATE_DIRECTORY", self.dir.path())
+            .env("RUNTIME_DIRECTORY", self.dir.path())
+            .output()
+            .expect("run kask")
+    }
+
+    /// Waits until GET `path` answers 200.
+    pub fn wait_for(&mut self, path: &str, within: Duration) {
         let deadline = std::time::Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -188,8 +235,10 @@ impl Kask {
             if let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) {
                 s.set_read_timeout(Some(Duration::from_millis(500)))
                     .unwrap();
-                let _ =
-                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let _ = s.write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
                 let mut buf = [0u8; 12];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"HTTP/1.1 200" {
                     return;
@@ -197,7 +246,7 @@ impl Kask {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "kask not ready in {within:?}; log:\n{}",
+                "kask: no 200 on {path} in {within:?}; log:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(100));

@@ -24,6 +24,10 @@
 #       NSPAWN_LEADER (the container's PID 1 as seen from the host),
 #       NSPAWN_PID (the systemd-nspawn process) and NSPAWN_MACHINE. One
 #       container per shell.
+#   nspawn_reboot
+#       Power the container off and boot it again on the same tree (what
+#       was installed and written inside stays), as nspawn_boot waits for
+#       it. Updates NSPAWN_LEADER and NSPAWN_PID.
 #   nspawn_exec CMD [ARG...]
 #       Run a command inside (nsenter -t $NSPAWN_LEADER -a) with a clean
 #       environment; its exit status is the command's. Standard input is
@@ -95,9 +99,23 @@ nspawn_boot() {
     tar -C "$NSPAWN_ROOT" -xf "$tarball" || return 1
     # No getty fighting over the pipe console.
     ln -sf /dev/null "$NSPAWN_ROOT/etc/systemd/system/console-getty.service"
+    _nspawn_start
+}
+
+nspawn_reboot() {
+    [ -n "${NSPAWN_ROOT:-}" ] || { _nspawn_log "no container"; return 1; }
+    local root=$NSPAWN_ROOT dir=$NSPAWN_DIR
+    NSPAWN_KEEP=1 nspawn_stop
+    NSPAWN_ROOT=$root NSPAWN_DIR=$dir
+    _nspawn_start
+}
+
+# Boots $NSPAWN_ROOT and waits for the end of the boot.
+_nspawn_start() {
+    local i
     systemd-nspawn -D "$NSPAWN_ROOT" -b --register=no --keep-unit \
         --console=pipe --machine="$NSPAWN_MACHINE" \
-        </dev/null >"$NSPAWN_DIR/console.log" 2>&1 &
+        </dev/null >>"$NSPAWN_DIR/console.log" 2>&1 &
     NSPAWN_PID=$!
     NSPAWN_LEADER=
     for i in $(seq 1 100); do

@@ -105,6 +105,7 @@ impl CassandraStore {
             )),
         };
         let version = probe::negotiate(cfg, tls.clone()).await?;
+        probe::check_login(cfg, tls.clone()).await?;
         let live = Live::connect(cfg, tls.clone(), version).await?;
         let shared = Arc::new(Shared {
             live: ArcSwap::from_pointee(live),
@@ -143,7 +144,7 @@ impl CassandraStore {
         };
         let error = result.as_ref().err().map(|e| match e {
             StoreError::Timeout => "timeout",
-            StoreError::Failed(_) => "error",
+            StoreError::Failed(_) | StoreError::Unavailable(_) => "error",
         });
         self.shared
             .metrics
@@ -254,7 +255,10 @@ fn params(consistency: Consistency, values: Vec<Value>) -> StatementParams {
 
 impl Store for CassandraStore {
     async fn get(&self, key: &Key) -> Result<Option<Bytes>, StoreError> {
-        let p = params(Consistency::LocalQuorum, vec![Value::from(key.as_str())]);
+        let p = params(
+            Consistency::LocalQuorum,
+            vec![Value::Some(key.as_bytes().to_vec())],
+        );
         let envelope = self.run(Op::Get, |l| &l.get, p).await?;
         let body = envelope
             .response_body()
@@ -280,7 +284,7 @@ impl Store for CassandraStore {
         let p = params(
             Consistency::LocalQuorum,
             vec![
-                Value::from(key.as_str()),
+                Value::Some(key.as_bytes().to_vec()),
                 Value::from(Blob::new(value)),
                 Value::from(self.shared.ttl),
             ],
@@ -289,7 +293,22 @@ impl Store for CassandraStore {
     }
 
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        let p = params(Consistency::EachQuorum, vec![Value::from(key.as_str())]);
+        let p = params(
+            Consistency::EachQuorum,
+            vec![Value::Some(key.as_bytes().to_vec())],
+        );
         self.run(Op::Delete, |l| &l.delete, p).await.map(|_| ())
+    }
+
+    /// Not while the driver has every node it knows down (a node it has
+    /// not contacted yet counts as neither); the health supervisor
+    /// rebuilds the session when one answers again.
+    fn can_serve(&self) -> Result<(), String> {
+        let (up, down) = self.shared.live.load().session.node_counts();
+        if up == 0 && down > 0 {
+            Err(format!("all {down} Cassandra nodes are down"))
+        } else {
+            Ok(())
+        }
     }
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::ConnectError;
-use crate::config::StoreConfig;
+use crate::config::{Credentials, StoreConfig};
 
 /// An `OPTIONS` request in protocol v4 (which every Cassandra since 2.2
 /// reads), stream 0, empty body.
@@ -67,6 +67,142 @@ pub async fn negotiate(
     Err(ConnectError(format!(
         "cannot use any Cassandra contact point ({last})"
     )))
+}
+
+/// Logs in to the first contact point that answers, as the driver will,
+/// to name the reason when the server refuses: the driver retries a refused
+/// login for ever without saying why, so a wrong password looked like an
+/// unreachable cluster. A node that cannot be reached is left to the driver
+/// to report.
+pub async fn check_login(
+    cfg: &StoreConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<(), ConnectError> {
+    for host in &cfg.hosts {
+        let attempt = login(host, cfg.port, tls.clone(), cfg.auth.as_ref());
+        match tokio::time::timeout(cfg.connect_timeout, attempt).await {
+            Ok(Ok(Ok(()))) => return Ok(()),
+            Ok(Ok(Err(why))) => return Err(ConnectError(format!("{host}:{}: {why}", cfg.port))),
+            Ok(Err(_)) | Err(_) => continue,
+        }
+    }
+    Ok(())
+}
+
+const OPCODE_STARTUP: u8 = 0x01;
+const OPCODE_READY: u8 = 0x02;
+const OPCODE_AUTHENTICATE: u8 = 0x03;
+const OPCODE_AUTH_CHALLENGE: u8 = 0x0e;
+const OPCODE_AUTH_RESPONSE: u8 = 0x0f;
+const OPCODE_AUTH_SUCCESS: u8 = 0x10;
+/// The ERROR code of a refused login.
+const BAD_CREDENTIALS: u32 = 0x0100;
+
+/// STARTUP, then the SASL PLAIN login the driver does (protocol v4, which
+/// every server kask supports reads): `Ok(Err(..))` says why the server
+/// refused.
+async fn login(
+    host: &str,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    auth: Option<&Credentials>,
+) -> std::io::Result<Result<(), String>> {
+    let tcp = TcpStream::connect((host, port)).await?;
+    match tls {
+        None => login_on(tcp, auth).await,
+        Some(cfg) => {
+            let name = ServerName::try_from(host.to_string())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            login_on(
+                tokio_rustls::TlsConnector::from(cfg)
+                    .connect(name, tcp)
+                    .await?,
+                auth,
+            )
+            .await
+        }
+    }
+}
+
+async fn login_on<S: AsyncReadExt + AsyncWriteExt + Unpin>(
+    mut s: S,
+    auth: Option<&Credentials>,
+) -> std::io::Result<Result<(), String>> {
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&1u16.to_be_bytes());
+    for v in ["CQL_VERSION", "3.0.0"] {
+        startup.extend_from_slice(&(v.len() as u16).to_be_bytes());
+        startup.extend_from_slice(v.as_bytes());
+    }
+    let (opcode, body) = exchange(&mut s, OPCODE_STARTUP, &startup).await?;
+    let authenticator = match opcode {
+        OPCODE_READY => return Ok(Ok(())),
+        OPCODE_AUTHENTICATE => read_string(&body).unwrap_or_default(),
+        OPCODE_ERROR => return Ok(Err(error_message(&body))),
+        other => {
+            return Ok(Err(format!(
+                "the server answered STARTUP with opcode {other:#04x}"
+            )))
+        }
+    };
+    let Some(c) = auth else {
+        return Ok(Err(format!(
+            "the server requires a login ({authenticator}): set cassandra.authentication.username and password"
+        )));
+    };
+    let mut token = vec![0u8];
+    token.extend_from_slice(c.username.as_bytes());
+    token.push(0);
+    token.extend_from_slice(c.password.expose().as_bytes());
+    let mut response = (token.len() as u32).to_be_bytes().to_vec();
+    response.extend_from_slice(&token);
+    let (opcode, body) = exchange(&mut s, OPCODE_AUTH_RESPONSE, &response).await?;
+    Ok(match opcode {
+        OPCODE_AUTH_SUCCESS | OPCODE_AUTH_CHALLENGE => Ok(()),
+        OPCODE_ERROR if error_code(&body) == Some(BAD_CREDENTIALS) => Err(format!(
+            "Cassandra refused the login of user {:?}: {} (check cassandra.authentication.username and password)",
+            c.username,
+            error_message(&body)
+        )),
+        OPCODE_ERROR => Err(format!("the login failed: {}", error_message(&body))),
+        other => Err(format!("the server answered the login with opcode {other:#04x}")),
+    })
+}
+
+/// Sends one v4 request frame on stream 1 and reads the answer's opcode and
+/// body (at most 64 KiB of it).
+async fn exchange<S: AsyncReadExt + AsyncWriteExt + Unpin>(
+    s: &mut S,
+    opcode: u8,
+    body: &[u8],
+) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut frame = vec![0x04, 0, 0, 1, opcode];
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(body);
+    s.write_all(&frame).await?;
+    let mut header = [0u8; 9];
+    s.read_exact(&mut header).await?;
+    let len = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) as usize;
+    let mut answer = vec![0u8; len.min(MAX_SUPPORTED_BODY)];
+    s.read_exact(&mut answer).await?;
+    Ok((header[4], answer))
+}
+
+fn error_code(body: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(body.get(..4)?.try_into().ok()?))
+}
+
+/// An ERROR body's message (after its code).
+fn error_message(body: &[u8]) -> String {
+    body.get(4..)
+        .and_then(read_string)
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// A protocol `[string]`: a u16 length, then UTF-8.
+fn read_string(b: &[u8]) -> Option<String> {
+    let len = u16::from_be_bytes([*b.first()?, *b.get(1)?]) as usize;
+    Some(String::from_utf8_lossy(b.get(2..2 + len)?).into_owned())
 }
 
 /// Sends OPTIONS to `host:port` and reads the answer: an I/O error when the

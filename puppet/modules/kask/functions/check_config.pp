@@ -1,9 +1,9 @@
 # @summary Checks a kask configuration hash against `kask::config_schema()`.
 #
 # Fails the catalog, naming the context and the key, when a known key has a
-# value of the wrong type. Unknown keys are not an error (the daemon accepts
-# them and warns, as the reference did); they are returned so that the caller
-# can warn too.
+# value of the wrong type. Unknown keys are returned: the caller refuses them
+# (the daemon accepts them with a warning, as the reference did, but
+# `kask --check-config --strict` refuses them).
 #
 # @param config
 #   The configuration hash, or a section of it.

@@ -2,8 +2,9 @@
 #
 # Keys are dotted paths into the configuration hash (`cassandra.tls.ca`).
 # A key whose type is a `Hash` is a section: the keys inside it are checked
-# too. The daemon is the final judge (`kask --check-config` runs before a
-# file is replaced); these types catch mistakes when the catalog compiles,
+# too. The daemon is the final judge (`kask --check-config --strict` runs
+# before a file is replaced, and refuses unknown keys); these types catch
+# mistakes when the catalog compiles,
 # where the message can name the instance and the key.
 #
 # @return [Hash[String[1], Type]] dotted key path to the type its value must have
@@ -16,9 +17,13 @@ function kask::config_schema() >> Hash[String[1], Type] {
     'listen_port'                            => Integer[1, 65535],
     'default_ttl'                            => Integer[0, 630720000],
     'log_level'                              => Pattern[/\A(?i:debug|info|warning|error|fatal)\z/],
+    'log_format'                             => Pattern[/\A(?i:auto|json|cee)\z/],
     'openapi_spec'                           => String,
     'max_value_bytes'                        => Integer[1],
     'shutdown_grace_seconds'                 => Integer[0],
+    'idle_timeout_seconds'                   => Integer[1, 3600],
+    'body_timeout_seconds'                   => Integer[1, 3600],
+    'max_connections'                        => Integer[1, 1000000],
     'tls'                                    => Hash[String[1], Data],
     'tls.cert'                               => Stdlib::Absolutepath,
     'tls.key'                                => Stdlib::Absolutepath,

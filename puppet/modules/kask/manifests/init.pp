@@ -31,7 +31,8 @@
 #   `1.0.0-1`).
 # @param binary
 #   Path of the daemon; used to validate each configuration file
-#   (`<binary> --check-config <file>`) before it replaces the running one.
+#   (`<binary> --check-config --strict <file>`: unknown keys are refused)
+#   before it replaces the running one.
 # @param group
 #   Group the service runs as (created by the package); configuration files
 #   are `0640 root:<group>` because they carry the Cassandra password.

@@ -3,7 +3,8 @@
 # The configuration hash is written verbatim with `to_yaml`, because the
 # daemon reads exactly that file as its whole configuration. Before a new
 # version replaces the running file it is checked with
-# `<kask::binary> --check-config`; a file the daemon would refuse never
+# `<kask::binary> --check-config --strict`; a file the daemon would refuse,
+# or one with a key it does not know (a typo, a mis-indented key), never
 # reaches the service. The file is `0640 root:kask` (it holds the Cassandra
 # password) and its content is `Sensitive`, so Puppet neither logs nor diffs
 # it. The unit `kask@<name>` (shipped by the package) is enabled, running,
@@ -30,8 +31,10 @@
 #
 # @param config
 #   The daemon's configuration (see the kask contract, section 2). Plain or
-#   `Sensitive`; known keys are type-checked when the catalog compiles,
-#   unknown keys are written as given with a warning (the daemon warns too).
+#   `Sensitive`; known keys are type-checked when the catalog compiles, and
+#   an unknown key (a typo, or a key indented under the wrong section) fails
+#   the compile, naming it: `kask --check-config --strict`, the file's
+#   `validate_cmd`, would refuse the file on the host anyway.
 # @param ensure
 #   `present`, or `absent` to stop and disable the unit and remove
 #   `/etc/<name>/` and the drop-in.
@@ -41,6 +44,13 @@
 #   Whether the unit starts at boot.
 # @param environment
 #   Environment variables for the daemon (`Environment=` in the drop-in).
+# @param pooled
+#   The instance's pool state (docs/pool-depool.md): `false` depools it
+#   (readiness fails, requests are still served), `true` pools it. Written
+#   to `/var/lib/kask/kask@<name>.pool`, the file `kask pool` and
+#   `kask depool` write; the running daemon applies it within 200 ms, so
+#   the service is not restarted (nothing notifies it). `undef` (the
+#   default) leaves the file alone, so an operator's `kask depool` stays.
 # @param service_settings
 #   Further `[Service]` settings for the drop-in, for example
 #   `{ 'WatchdogSec' => '60s' }`; an array value gives the setting once per
@@ -50,6 +60,7 @@ define kask::instance (
   Enum['present', 'absent'] $ensure = 'present',
   Enum['running', 'stopped'] $service_ensure = 'running',
   Boolean $service_enable = true,
+  Optional[Boolean] $pooled = undef,
   Hash[Pattern[/\A[A-Za-z_][A-Za-z0-9_]*\z/], String] $environment = {},
   Hash[String[1], Variant[String, Integer, Boolean, Array[Variant[String, Integer, Boolean]]]] $service_settings = {},
 ) {
@@ -70,8 +81,9 @@ define kask::instance (
     default   => $config,
   }
   $unknown_keys = kask::check_config($plain_config, "Kask::Instance[${title}]")
-  $unknown_keys.each |$key| {
-    warning("Kask::Instance[${title}]: config key '${key}' is not a kask setting; it is written as given and the daemon will warn about it")
+  unless $unknown_keys.empty {
+    $key = $unknown_keys[0]
+    fail("Kask::Instance[${title}]: config key '${key}' is not a kask setting (check its spelling and indentation)")
   }
 
   $unit = "kask@${title}.service"
@@ -83,6 +95,8 @@ define kask::instance (
   $dropin_dir = "/etc/systemd/system/${unit}.d"
   $dropin_file = "${dropin_dir}/puppet.conf"
   $has_dropin = !($environment.empty and $service_settings.empty)
+  $state_dir = '/var/lib/kask'
+  $pool_file = "${state_dir}/kask@${title}.pool"
 
   if $ensure == 'present' {
     file { $config_dir:
@@ -99,7 +113,7 @@ define kask::instance (
       group        => $kask::group,
       mode         => '0640',
       content      => Sensitive(to_yaml($plain_config)),
-      validate_cmd => "${kask::binary} --check-config %",
+      validate_cmd => "${kask::binary} --check-config --strict %",
       require      => Class['kask::install'],
       notify       => Service[$unit],
     }
@@ -145,6 +159,32 @@ define kask::instance (
       notify  => Service[$socket],
     }
 
+    # The pool state: applied by the running daemon itself, so ordered
+    # before the service (a new instance starts in that state) but never
+    # notifying it.
+    if $pooled != undef {
+      $pool_state = $pooled ? {
+        true    => 'pooled',
+        default => 'depooled',
+      }
+      ensure_resource('file', $state_dir, {
+          ensure  => directory,
+          owner   => $kask::group,
+          group   => $kask::group,
+          mode    => '0770',
+          require => Class['kask::install'],
+      })
+      file { $pool_file:
+        ensure  => file,
+        owner   => 'root',
+        group   => $kask::group,
+        mode    => '0644',
+        content => "${pool_state}\n",
+        require => File[$state_dir],
+        before  => Service[$unit],
+      }
+    }
+
     # Restarting the socket stops the service (it Requires= the socket), so
     # the service follows it.
     service { $socket:
@@ -163,7 +203,7 @@ define kask::instance (
       ensure => stopped,
       enable => false,
     }
-    -> file { [$config_dir, $dropin_dir, $socket_dropin_dir]:
+    -> file { [$config_dir, $dropin_dir, $socket_dropin_dir, $pool_file]:
       ensure => absent,
       force  => true,
     }

@@ -16,6 +16,9 @@
 #   the catalog fails.
 # * `ensure`: `present` or `absent`, as before.
 # * `environment`: `Environment=` lines in the instance's drop-in.
+# * `pooled` (not a Docker key; optional): `false` depools the instance,
+#   `true` pools it (`kask::instance`'s `pooled`, docs/pool-depool.md), with
+#   no restart. Absent: the pool state is left to `kask pool`/`kask depool`.
 # * `version` (an image tag), `namespace`, `image_name`, `override_cmd`,
 #   `volume`, `bind_mounts`, `host_network`, `runtime`: container-only,
 #   ignored with a notice that names the key and says why. The package
@@ -106,6 +109,7 @@ class profile::kask (
             ensure      => $ensure,
             config      => $def['config'],
             environment => $environment,
+            pooled      => $def['pooled'],
         }
     }
 }

@@ -23,7 +23,7 @@ describe 'kask::instance' do
   it { is_expected.to compile.with_all_deps }
 
   it 'writes exactly to_yaml of the hash, Sensitive, 0640 root:kask' do
-    is_expected.to contain_file(path).with(owner: 'root', group: 'kask', mode: '0640', validate_cmd: '/usr/bin/kask --check-config %')
+    is_expected.to contain_file(path).with(owner: 'root', group: 'kask', mode: '0640', validate_cmd: '/usr/bin/kask --check-config --strict %')
     expect(file_content(catalogue, path)).to eq(config.to_yaml)
     expect(catalogue.resource('File', path).sensitive_parameters).to include(:content)
   end
@@ -85,6 +85,36 @@ describe 'kask::instance' do
     end
   end
 
+  context 'pooled: false' do
+    let(:params) { { config: config, pooled: false } }
+    let(:pool) { '/var/lib/kask/kask@echostore.pool' }
+
+    it 'writes the state file the daemon polls, ordered before the service, never restarting it' do
+      is_expected.to contain_file('/var/lib/kask').with(ensure: 'directory', owner: 'kask', group: 'kask', mode: '0770')
+      is_expected.to contain_file(pool).with(ensure: 'file', content: "depooled\n", mode: '0644').that_comes_before("Service[#{unit}]")
+      is_expected.not_to contain_file(pool).that_notifies("Service[#{unit}]")
+      is_expected.not_to contain_file(pool).that_notifies('Service[kask@echostore.socket]')
+      is_expected.not_to contain_service(unit).that_subscribes_to("File[#{pool}]")
+      expect(catalogue.resource('File', pool)[:notify]).to be_nil
+      expect(Array(catalogue.resource('Service', unit)[:subscribe]).map(&:to_s)).not_to include("File[#{pool}]")
+      # No notify edge from it to anything, whatever the syntax.
+      notified = catalogue.edges.select { |e| e.source.to_s == "File[#{pool}]" && e.respond_to?(:callback) && e.callback }
+      expect(notified).to be_empty
+    end
+  end
+
+  context 'pooled: true' do
+    let(:params) { { config: config, pooled: true } }
+
+    it { is_expected.to contain_file('/var/lib/kask/kask@echostore.pool').with_content("pooled\n") }
+  end
+
+  context 'pooled unset' do
+    it 'leaves the pool state to kask pool / kask depool' do
+      is_expected.not_to contain_file('/var/lib/kask/kask@echostore.pool')
+    end
+  end
+
   context 'with ensure absent' do
     let(:params) { { config: config, ensure: 'absent' } }
 
@@ -92,15 +122,15 @@ describe 'kask::instance' do
     it { is_expected.to contain_service('kask@echostore.socket').with(ensure: 'stopped', enable: false) }
     it { is_expected.to contain_file('/etc/systemd/system/kask@echostore.socket.d').with(ensure: 'absent').that_requires('Service[kask@echostore.socket]') }
     it { is_expected.to contain_file('/etc/echostore').with(ensure: 'absent', force: true).that_requires("Service[#{unit}]") }
+    it { is_expected.to contain_file('/var/lib/kask/kask@echostore.pool').with(ensure: 'absent').that_requires("Service[#{unit}]") }
   end
 
   context 'with an unknown config key' do
     let(:params) { { config: config.merge('cassandra' => config['cassandra'].merge('colour' => 'blue')) } }
     let(:facts) { debian12_facts(extra: fresh_compile_fact) }
 
-    it 'writes it as given and warns, naming the key' do
-      expect(YAML.safe_load(file_content(catalogue, path))['cassandra']['colour']).to eq('blue')
-      expect(logged).to include(a_string_matching(/Kask::Instance\[echostore\]: config key 'cassandra.colour' is not a kask setting/))
+    it 'fails the compile, naming the key (validate_cmd --strict would refuse the file)' do
+      is_expected.to compile.and_raise_error(/Kask::Instance\[echostore\]: config key 'cassandra.colour' is not a kask setting/)
     end
   end
 

@@ -124,5 +124,28 @@ describe 'profile::kask' do
       is_expected.to contain_file('/etc/systemd/system/kask@sessions.service.d/puppet.conf')
         .with_content(/^Environment="MALLOC_ARENA_MAX=2"$/)
     end
+
+    it 'leaves the pool state alone when pooled is not given' do
+      is_expected.to contain_kask__instance('sessions').with(pooled: nil)
+      is_expected.not_to contain_file('/var/lib/kask/kask@sessions.pool')
+    end
+  end
+
+  context 'with pooled: false in a service definition' do
+    let(:params) { { service_defs: { 'sessions' => { 'config' => base_config, 'pooled' => false } } } }
+    let(:pool) { '/var/lib/kask/kask@sessions.pool' }
+
+    it 'depools through the state file, without restarting the service' do
+      is_expected.to contain_kask__instance('sessions').with(pooled: false)
+      is_expected.to contain_file(pool).with_content("depooled\n")
+      is_expected.not_to contain_file(pool).that_notifies('Service[kask@sessions.service]')
+      is_expected.not_to contain_service('kask@sessions.service').that_subscribes_to("File[#{pool}]")
+    end
+  end
+
+  context 'with pooled that is not a Boolean' do
+    let(:params) { { service_defs: { 'sessions' => { 'config' => base_config, 'pooled' => 'no' } } } }
+
+    it { is_expected.to compile.and_raise_error(/pooled/) }
   end
 end
