@@ -134,6 +134,8 @@ for path in usr/bin/kask etc/kask/config.yaml usr/share/kask/schema.cql \
     lib/systemd/system/kask.socket lib/systemd/system/kask@.socket \
     usr/share/doc/kask/systemd.md usr/share/doc/kask/README.md \
     usr/share/doc/kask/deployment.md usr/share/doc/kask/monitoring.md usr/share/doc/kask/cassandra.md \
+    usr/share/doc/kask/pool-depool.md usr/share/doc/kask/logging.md \
+    usr/share/doc/kask/examples/rsyslog/30-kask.conf \
     usr/share/doc/kask/copyright usr/share/doc/kask/examples/local.yaml \
     usr/share/doc/kask/examples/prometheus/kask-alerts.yml \
     usr/share/doc/kask/examples/prometheus/prometheus.yml; do
