@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -28,6 +29,14 @@ use crate::config::Limits;
 const MAX_REFUSING: usize = 64;
 /// How long a refusal may take to write.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// At shutdown, how long connections are still served, each answer with
+/// `Connection: close`, before the idle ones are closed. A client that sends
+/// on a keep-alive connection at the very moment the server closes it gets
+/// no answer at all (it cannot tell whether a POST was stored); in this
+/// window every busy connection instead gets its answer and a clean close.
+/// Only connections idle for the whole window are closed under a client.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// Where connections come from: a bound TCP socket (ours, or the one
 /// systemd passed), with TLS when the configuration asks for it.
@@ -102,6 +111,7 @@ pub async fn serve<F>(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSING));
     let idle = limits.idle_timeout;
+    let closing = Arc::new(AtomicBool::new(false));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = tcp.accept() => match accepted {
@@ -122,7 +132,7 @@ pub async fn serve<F>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let svc = Front(TowerToHyperService::new(service.clone()));
+        let svc = Front(TowerToHyperService::new(service.clone()), closing.clone());
         let mut builder = http1::Builder::new();
         // No pipeline_flush: with it, hyper never sees its write buffer as
         // full, so a client that pipelines without reading grows memory
@@ -172,6 +182,15 @@ pub async fn serve<F>(
         }
     }
     drop(tcp);
+    // Every answer from now on closes its connection; wait for the busy
+    // ones to take theirs (or for none to be left), then close the rest.
+    closing.store(true, Ordering::Relaxed);
+    let drain = DRAIN.min(grace);
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < drain && connections.available_permits() < limits.max_connections {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let grace = grace.saturating_sub(start.elapsed());
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
@@ -201,9 +220,10 @@ fn refuse(mut stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
 }
 
 /// Answers what [`super::routes::front`] answers before warp sees the
-/// request (warp panics on a target that is not a path).
+/// request (warp panics on a target that is not a path). Once the server
+/// is closing (the flag), every answer says `Connection: close`.
 #[derive(Clone)]
-struct Front<S>(S);
+struct Front<S>(S, Arc<AtomicBool>);
 
 impl<S, B> hyper::service::Service<hyper::Request<B>> for Front<S>
 where
@@ -217,14 +237,35 @@ where
     type Error = Infallible;
     type Future = futures_util::future::Either<
         std::future::Ready<Result<warp::reply::Response, Infallible>>,
-        S::Future,
+        futures_util::future::Either<
+            S::Future,
+            futures_util::future::MapOk<
+                S::Future,
+                fn(warp::reply::Response) -> warp::reply::Response,
+            >,
+        >,
     >;
 
     fn call(&self, mut req: hyper::Request<B>) -> Self::Future {
-        use futures_util::future::Either;
+        use futures_util::future::{Either, TryFutureExt};
+        let closing = self.1.load(Ordering::Relaxed);
         match super::routes::front(&mut req) {
-            None => Either::Right(self.0.call(req)),
+            None if closing => {
+                Either::Right(Either::Right(self.0.call(req).map_ok(close as fn(_) -> _)))
+            }
+            None => Either::Right(Either::Left(self.0.call(req))),
+            Some(resp) if closing => Either::Left(std::future::ready(Ok(close(resp)))),
             Some(resp) => Either::Left(std::future::ready(Ok(resp))),
         }
     }
+}
+
+/// The answer, with `Connection: close` (hyper then closes the connection
+/// once it is written).
+fn close(mut resp: warp::reply::Response) -> warp::reply::Response {
+    resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    resp
 }

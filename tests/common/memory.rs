@@ -17,6 +17,15 @@ pub struct Server {
 
 /// kask's front door, as the daemon runs it, with the in-memory store.
 pub fn start(yaml: &str) -> Server {
+    start_until(yaml, std::future::pending())
+}
+
+/// As [`start`], serving until `shutdown` completes (the daemon's SIGTERM).
+#[allow(dead_code)]
+pub fn start_until(
+    yaml: &str,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Server {
     let cfg = Config::parse(yaml, std::path::Path::new("test.yaml")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -36,7 +45,7 @@ pub fn start(yaml: &str) -> Server {
                 store,
                 Arc::new(Metrics::new()),
                 Listener::new(tcp, None),
-                std::future::pending(),
+                shutdown,
             )
             .await
         }
