@@ -554,41 +554,6 @@ fn fuzz_the_request_path() {
     assert_eq!(request(s.addr, "GET", "/healthz", &[], b"").status, 200);
 }
 
-/// After a spike (60 connections each storing, then deleting, a 1 MiB
-/// value at once), resident memory falls back near where it was: freed
-/// memory is handed back to the system (it used to stay at about half the
-/// peak).
-#[test]
-fn memory_is_returned_after_a_spike() {
-    let s = start("base_uri: sessions/v1\nmax_value_bytes: 2000000\n");
-    request(s.addr, "GET", "/healthz", &[], b"");
-    let before = rss_kib();
-    let value = vec![b'v'; 1 << 20];
-    let clients: Vec<_> = (0..60)
-        .map(|i| {
-            let (addr, value) = (s.addr, value.clone());
-            std::thread::spawn(move || {
-                let key = format!("/sessions/v1/spike{i}");
-                assert_eq!(request(addr, "POST", &key, &[], &value).status, 201);
-                assert_eq!(request(addr, "GET", &key, &[], b"").body.len(), value.len());
-                assert_eq!(request(addr, "DELETE", &key, &[], b"").status, 204);
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().unwrap();
-    }
-    drop(value);
-    let peak = rss_kib();
-    std::thread::sleep(Duration::from_secs(12));
-    let after = rss_kib();
-    eprintln!("RSS: {before} KiB before, {peak} KiB after the spike, {after} KiB 12 s later");
-    assert!(
-        after < before + 32 * 1024,
-        "RSS: {before} KiB before, {peak} KiB after the spike, {after} KiB 12 s later"
-    );
-}
-
 /// A request sent on a kept-alive connection just after the server began to
 /// stop (a restart under load) gets its answer, with `Connection: close`,
 /// instead of a connection closed under it: the client could not tell
