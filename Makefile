@@ -46,11 +46,11 @@ deps-apt:
 test:
 	@passed=0; failed=0; failed_list=; \
 	for t in $(TEST_TARGETS); do \
-	    echo "=== make $$t"; \
+	    echo "=== make $$t ($$(date -u +%H:%M:%S))"; start=$$(date +%s); \
 	    if $(MAKE) --no-print-directory $$t; then \
-	        passed=$$((passed + 1)); echo "=== make $$t: passed"; \
+	        passed=$$((passed + 1)); echo "=== make $$t: passed ($$(( $$(date +%s) - start )) s)"; \
 	    else \
-	        failed=$$((failed + 1)); failed_list="$$failed_list $$t"; echo "=== make $$t: FAILED"; \
+	        failed=$$((failed + 1)); failed_list="$$failed_list $$t"; echo "=== make $$t: FAILED ($$(( $$(date +%s) - start )) s)"; \
 	    fi; \
 	done; \
 	[ $$failed -eq 0 ] || echo "make test: failed:$$failed_list"; \
