@@ -2,7 +2,7 @@
 //!
 //! The file is read verbatim (Puppet's `to_yaml`, so it starts with `---`).
 //! Every setting has a type that checks it as it is read ([`ListenPort`],
-//! [`Ttl`], [`CqlName`] ...), so an error carries the line serde_yaml read
+//! [`Ttl`], [`Keyspace`] ...), so an error carries the line serde_yaml read
 //! it on; settings that only make sense together ([`ServerTls`], the
 //! Cassandra credentials and client certificate) are checked by the type
 //! of their section. The result is split into slices so that each layer
@@ -204,7 +204,7 @@ impl StoreConfig {
     }
 }
 
-/// A CQL identifier, quoted (a [`CqlName`] needs no escaping; the doubling
+/// A CQL identifier, quoted (a [`cql_name`] needs no escaping; the doubling
 /// keeps any other string safe too).
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
@@ -1016,8 +1016,8 @@ struct Document<F: Files> {
     cassandra: CassandraSection<F>,
     max_value_bytes: MaxValueBytes,
     shutdown_grace_seconds: ShutdownGrace,
-    idle_timeout_seconds: Seconds<IdleTimeout>,
-    body_timeout_seconds: Seconds<BodyTimeout>,
+    idle_timeout_seconds: IdleTimeout,
+    body_timeout_seconds: BodyTimeout,
     max_connections: MaxConnections,
 }
 
@@ -1026,11 +1026,11 @@ struct Document<F: Files> {
 struct CassandraSection<F: Files> {
     hosts: Hosts,
     port: CqlPort,
-    keyspace: CqlName<Keyspace>,
-    table: CqlName<Table>,
+    keyspace: Keyspace,
+    table: Table,
     local_dc: OptionalString,
-    query_timeout_ms: Millis<QueryTimeout>,
-    connect_timeout_ms: Millis<ConnectTimeout>,
+    query_timeout_ms: QueryTimeout,
+    connect_timeout_ms: ConnectTimeout,
     #[serde(deserialize_with = "section")]
     authentication: Authentication,
     #[serde(deserialize_with = "section")]
@@ -1056,19 +1056,19 @@ impl<F: Files> Document<F> {
                 openapi_spec: self.openapi_spec.0.map(PathBuf::from),
                 shutdown_grace: self.shutdown_grace_seconds.0,
                 limits: Limits {
-                    idle_timeout: self.idle_timeout_seconds.duration,
-                    body_timeout: self.body_timeout_seconds.duration,
+                    idle_timeout: self.idle_timeout_seconds.0,
+                    body_timeout: self.body_timeout_seconds.0,
                     max_connections: self.max_connections.0 as usize,
                 },
             },
             store: StoreConfig {
                 hosts: c.hosts.0,
                 port: c.port.0,
-                keyspace: c.keyspace.name,
-                table: c.table.name,
+                keyspace: c.keyspace.0,
+                table: c.table.0,
                 local_dc: c.local_dc.0,
-                query_timeout: c.query_timeout_ms.duration,
-                connect_timeout: c.connect_timeout_ms.duration,
+                query_timeout: c.query_timeout_ms.0,
+                connect_timeout: c.connect_timeout_ms.0,
                 auth: c.authentication.0,
                 tls: c.tls.0,
                 protocol_version: c.protocol_version.0,
@@ -1150,7 +1150,20 @@ impl<'de, T: Default> Visitor<'de> for Scalar<String, T> {
 }
 
 /// Implements `Deserialize` for a setting through [`int`] or [`string`].
+/// With `Name(Inner) = default`, also declares the newtype and its default.
 macro_rules! setting {
+    ($(#[$doc:meta])* $type:ident($inner:ty) = $default:expr, $read:ident, $check:expr) => {
+        $(#[$doc])*
+        struct $type($inner);
+
+        impl Default for $type {
+            fn default() -> Self {
+                $type($default)
+            }
+        }
+
+        setting!($type, $read, $check);
+    };
     ($type:ty, $read:ident, $check:expr) => {
         impl<'de> Deserialize<'de> for $type {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1160,92 +1173,93 @@ macro_rules! setting {
     };
 }
 
-/// `service_name`; empty is the default.
-struct ServiceName(String);
-
-impl Default for ServiceName {
-    fn default() -> Self {
-        ServiceName(DEFAULT_SERVICE_NAME.into())
+/// `n` if it lies in `range`, else an error naming the range.
+fn in_range(n: i64, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
+    match u64::try_from(n) {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{n} is out of range ({}-{})",
+            range.start(),
+            range.end()
+        )),
     }
 }
-
-setting!(ServiceName, string, |s| Ok(if s.is_empty() {
-    ServiceName::default()
-} else {
-    ServiceName(s)
-}));
-
-/// `base_uri`, normalised.
-struct BaseUri(String);
-
-impl Default for BaseUri {
-    fn default() -> Self {
-        BaseUri(DEFAULT_BASE_URI.into())
-    }
-}
-
-setting!(BaseUri, string, |s| Ok(BaseUri(normalise_base_uri(&s))));
-
-/// `listen_address`; empty is the default.
-struct ListenAddress(String);
-
-impl Default for ListenAddress {
-    fn default() -> Self {
-        ListenAddress(DEFAULT_LISTEN_ADDRESS.into())
-    }
-}
-
-setting!(ListenAddress, string, |s| Ok(if s.is_empty() {
-    ListenAddress::default()
-} else {
-    ListenAddress(s)
-}));
-
-/// `listen_port`: any TCP port (0 lets the kernel choose).
-struct ListenPort(u16);
-
-impl Default for ListenPort {
-    fn default() -> Self {
-        ListenPort(DEFAULT_LISTEN_PORT)
-    }
-}
-
-setting!(ListenPort, int, |p| tcp_port(p).map(ListenPort));
 
 fn tcp_port(p: i64) -> Result<u16, String> {
     u16::try_from(p).map_err(|_| format!("{p} is not a TCP port (0-65535)"))
 }
 
-/// `cassandra.port`: a TCP port a server can listen on.
-struct CqlPort(u16);
+/// A timeout in whole seconds, 1 to [`MAX_TIMEOUT_SECONDS`].
+fn timeout_seconds(n: i64) -> Result<Duration, String> {
+    in_range(n, 1..=MAX_TIMEOUT_SECONDS).map(Duration::from_secs)
+}
 
-impl Default for CqlPort {
-    fn default() -> Self {
-        CqlPort(DEFAULT_CASSANDRA_PORT)
+/// A positive number of milliseconds (`cassandra.*_timeout_ms`).
+fn timeout_ms(ms: i64) -> Result<Duration, String> {
+    match u64::try_from(ms) {
+        Ok(ms @ 1..) => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("{ms} must be a positive number of milliseconds")),
     }
 }
 
-setting!(CqlPort, int, |p| match tcp_port(p)? {
-    0 => Err("0 is not a usable port".into()),
-    p => Ok(CqlPort(p)),
-});
+setting!(
+    /// `service_name`; empty is the default.
+    ServiceName(String) = DEFAULT_SERVICE_NAME.into(),
+    string,
+    |s| Ok(if s.is_empty() {
+        ServiceName::default()
+    } else {
+        ServiceName(s)
+    })
+);
 
-/// `default_ttl`: seconds, 0 for none, at most Cassandra's 20 years.
-struct Ttl(u32);
+setting!(
+    /// `base_uri`, normalised.
+    BaseUri(String) = DEFAULT_BASE_URI.into(),
+    string,
+    |s| Ok(BaseUri(normalise_base_uri(&s)))
+);
 
-impl Default for Ttl {
-    fn default() -> Self {
-        Ttl(DEFAULT_TTL_SECONDS)
+setting!(
+    /// `listen_address`; empty is the default.
+    ListenAddress(String) = DEFAULT_LISTEN_ADDRESS.into(),
+    string,
+    |s| Ok(if s.is_empty() {
+        ListenAddress::default()
+    } else {
+        ListenAddress(s)
+    })
+);
+
+setting!(
+    /// `listen_port`: any TCP port (0 lets the kernel choose).
+    ListenPort(u16) = DEFAULT_LISTEN_PORT,
+    int,
+    |p| tcp_port(p).map(ListenPort)
+);
+
+setting!(
+    /// `cassandra.port`: a TCP port a server can listen on.
+    CqlPort(u16) = DEFAULT_CASSANDRA_PORT,
+    int,
+    |p| match tcp_port(p)? {
+        0 => Err("0 is not a usable port".into()),
+        p => Ok(CqlPort(p)),
     }
-}
+);
 
-setting!(Ttl, int, |t| match t {
-    t if t < 0 => Err(format!("{t} is negative; use 0 for no expiry")),
-    t if t > MAX_TTL_SECONDS => Err(format!(
-        "{t} exceeds Cassandra's maximum TTL of {MAX_TTL_SECONDS} seconds (20 years)"
-    )),
-    t => Ok(Ttl(t as u32)),
-});
+setting!(
+    /// `default_ttl`: seconds, 0 for none, at most Cassandra's 20 years.
+    Ttl(u32) = DEFAULT_TTL_SECONDS,
+    int,
+    |t| match t {
+        t if t < 0 => Err(format!("{t} is negative; use 0 for no expiry")),
+        t if t > MAX_TTL_SECONDS => Err(format!(
+            "{t} exceeds Cassandra's maximum TTL of {MAX_TTL_SECONDS} seconds (20 years)"
+        )),
+        t => Ok(Ttl(t as u32)),
+    }
+);
 
 setting!(LogLevel, string, |s| LogLevel::parse(&s).ok_or_else(
     || format!("{s:?} is not one of debug, info, warning, error, fatal")
@@ -1254,94 +1268,41 @@ setting!(LogLevel, string, |s| LogLevel::parse(&s).ok_or_else(
 setting!(LogFormat, string, |s| LogFormat::parse(&s)
     .ok_or_else(|| format!("{s:?} is not one of auto, json, cee")));
 
-/// `max_value_bytes`.
-struct MaxValueBytes(u64);
+setting!(
+    /// `max_value_bytes`.
+    MaxValueBytes(u64) = DEFAULT_MAX_VALUE_BYTES,
+    int,
+    |n| in_range(n, 1..=MAX_MAX_VALUE_BYTES).map(MaxValueBytes)
+);
 
-impl Default for MaxValueBytes {
-    fn default() -> Self {
-        MaxValueBytes(DEFAULT_MAX_VALUE_BYTES)
-    }
-}
+setting!(
+    /// `shutdown_grace_seconds`.
+    ShutdownGrace(Duration) = Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS),
+    int,
+    |n| in_range(n, 0..=MAX_SHUTDOWN_GRACE_SECONDS)
+        .map(|n| ShutdownGrace(Duration::from_secs(n)))
+);
 
-setting!(MaxValueBytes, int, |n| match u64::try_from(n) {
-    Ok(n @ 1..=MAX_MAX_VALUE_BYTES) => Ok(MaxValueBytes(n)),
-    _ => Err(format!("{n} is out of range (1-{MAX_MAX_VALUE_BYTES})")),
-});
+setting!(
+    /// `idle_timeout_seconds`.
+    IdleTimeout(Duration) = Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECONDS),
+    int,
+    |n| timeout_seconds(n).map(IdleTimeout)
+);
 
-/// `shutdown_grace_seconds`.
-struct ShutdownGrace(Duration);
+setting!(
+    /// `body_timeout_seconds`.
+    BodyTimeout(Duration) = Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECONDS),
+    int,
+    |n| timeout_seconds(n).map(BodyTimeout)
+);
 
-impl Default for ShutdownGrace {
-    fn default() -> Self {
-        ShutdownGrace(Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS))
-    }
-}
-
-setting!(ShutdownGrace, int, |n| match u64::try_from(n) {
-    Ok(n @ 0..=MAX_SHUTDOWN_GRACE_SECONDS) => Ok(ShutdownGrace(Duration::from_secs(n))),
-    _ => Err(format!(
-        "{n} is out of range (0-{MAX_SHUTDOWN_GRACE_SECONDS})"
-    )),
-});
-
-/// A timeout in whole seconds, 1 to [`MAX_TIMEOUT_SECONDS`]; `K` gives
-/// its default.
-struct Seconds<K> {
-    duration: Duration,
-    kind: std::marker::PhantomData<K>,
-}
-
-trait DefaultSeconds {
-    const SECONDS: u64;
-}
-
-struct IdleTimeout;
-impl DefaultSeconds for IdleTimeout {
-    const SECONDS: u64 = DEFAULT_IDLE_TIMEOUT_SECONDS;
-}
-
-struct BodyTimeout;
-impl DefaultSeconds for BodyTimeout {
-    const SECONDS: u64 = DEFAULT_BODY_TIMEOUT_SECONDS;
-}
-
-impl<K: DefaultSeconds> Default for Seconds<K> {
-    fn default() -> Self {
-        Seconds::new(K::SECONDS)
-    }
-}
-
-impl<K> Seconds<K> {
-    fn new(n: u64) -> Self {
-        Seconds {
-            duration: Duration::from_secs(n),
-            kind: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<'de, K: DefaultSeconds> Deserialize<'de> for Seconds<K> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        int(d, |n| match u64::try_from(n) {
-            Ok(n @ 1..=MAX_TIMEOUT_SECONDS) => Ok(Seconds::new(n)),
-            _ => Err(format!("{n} is out of range (1-{MAX_TIMEOUT_SECONDS})")),
-        })
-    }
-}
-
-/// `max_connections`.
-struct MaxConnections(u64);
-
-impl Default for MaxConnections {
-    fn default() -> Self {
-        MaxConnections(DEFAULT_MAX_CONNECTIONS)
-    }
-}
-
-setting!(MaxConnections, int, |n| match u64::try_from(n) {
-    Ok(n @ 1..=MAX_MAX_CONNECTIONS) => Ok(MaxConnections(n)),
-    _ => Err(format!("{n} is out of range (1-{MAX_MAX_CONNECTIONS})")),
-});
+setting!(
+    /// `max_connections`.
+    MaxConnections(u64) = DEFAULT_MAX_CONNECTIONS,
+    int,
+    |n| in_range(n, 1..=MAX_MAX_CONNECTIONS).map(MaxConnections)
+);
 
 /// A string whose empty value means "not set" (`openapi_spec`,
 /// `cassandra.local_dc`).
@@ -1402,49 +1363,29 @@ impl<'de> Deserialize<'de> for Hosts {
 /// grammar has it unquoted (a letter, then letters, digits or underscores),
 /// no longer than Cassandra accepts. It is quoted in CQL all the same, so
 /// that its case is kept.
-struct CqlName<W> {
-    name: String,
-    which: PhantomData<W>,
-}
-
-/// Which name, for its default.
-trait NameDefault {
-    const DEFAULT: &'static str;
-}
-struct Keyspace;
-struct Table;
-impl NameDefault for Keyspace {
-    const DEFAULT: &'static str = DEFAULT_KEYSPACE;
-}
-impl NameDefault for Table {
-    const DEFAULT: &'static str = DEFAULT_TABLE;
-}
-
-impl<W: NameDefault> Default for CqlName<W> {
-    fn default() -> Self {
-        CqlName {
-            name: W::DEFAULT.to_string(),
-            which: PhantomData,
-        }
+fn cql_name(name: String) -> Result<String, String> {
+    if is_cql_identifier(&name) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{name:?} is not a valid CQL name (a letter, then letters, digits or underscores; {MAX_CQL_IDENTIFIER_LEN} at most)"
+        ))
     }
 }
 
-impl<'de, W: NameDefault> Deserialize<'de> for CqlName<W> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        string(d, |name| {
-            if is_cql_identifier(&name) {
-                Ok(CqlName {
-                    name,
-                    which: PhantomData,
-                })
-            } else {
-                Err(format!(
-                    "{name:?} is not a valid CQL name (a letter, then letters, digits or underscores; {MAX_CQL_IDENTIFIER_LEN} at most)"
-                ))
-            }
-        })
-    }
-}
+setting!(
+    /// `cassandra.keyspace`.
+    Keyspace(String) = DEFAULT_KEYSPACE.into(),
+    string,
+    |name| cql_name(name).map(Keyspace)
+);
+
+setting!(
+    /// `cassandra.table`.
+    Table(String) = DEFAULT_TABLE.into(),
+    string,
+    |name| cql_name(name).map(Table)
+);
 
 /// `[A-Za-z][A-Za-z0-9_]{0,47}`.
 pub fn is_cql_identifier(name: &str) -> bool {
@@ -1453,44 +1394,19 @@ pub fn is_cql_identifier(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// A positive number of milliseconds (`cassandra.*_timeout_ms`).
-struct Millis<W> {
-    duration: Duration,
-    which: PhantomData<W>,
-}
+setting!(
+    /// `cassandra.query_timeout_ms`.
+    QueryTimeout(Duration) = Duration::from_millis(DEFAULT_QUERY_TIMEOUT_MS),
+    int,
+    |ms| timeout_ms(ms).map(QueryTimeout)
+);
 
-trait MillisDefault {
-    const DEFAULT: u64;
-}
-struct QueryTimeout;
-struct ConnectTimeout;
-impl MillisDefault for QueryTimeout {
-    const DEFAULT: u64 = DEFAULT_QUERY_TIMEOUT_MS;
-}
-impl MillisDefault for ConnectTimeout {
-    const DEFAULT: u64 = DEFAULT_CONNECT_TIMEOUT_MS;
-}
-
-impl<W: MillisDefault> Default for Millis<W> {
-    fn default() -> Self {
-        Millis {
-            duration: Duration::from_millis(W::DEFAULT),
-            which: PhantomData,
-        }
-    }
-}
-
-impl<'de, W: MillisDefault> Deserialize<'de> for Millis<W> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        int(d, |ms| match u64::try_from(ms) {
-            Ok(ms @ 1..) => Ok(Millis {
-                duration: Duration::from_millis(ms),
-                which: PhantomData,
-            }),
-            _ => Err(format!("{ms} must be a positive number of milliseconds")),
-        })
-    }
-}
+setting!(
+    /// `cassandra.connect_timeout_ms`.
+    ConnectTimeout(Duration) = Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+    int,
+    |ms| timeout_ms(ms).map(ConnectTimeout)
+);
 
 /// A boolean (`cassandra.tls.enable_host_verification`). Besides `true` and
 /// `false`, the YAML 1.1 words the Go original's YAML library took: `yes`,
