@@ -147,20 +147,18 @@ pub async fn serve<F>(
             // still gets the answer.
             .half_close(true)
             .keep_alive(true);
-        match &tls {
-            None => {
-                let conn = graceful.watch(builder.serve_connection(Wire::new(stream), svc));
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        log::debug!("connection from {peer}: {e}");
-                    }
-                    drop(permit);
-                });
-            }
-            Some(tls) => {
-                let acceptor = TlsAcceptor::from(tls.current());
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
+        // Counted from now: a shutdown waits for this connection, whatever
+        // stage its task has reached.
+        let watcher = graceful.watcher();
+        let acceptor = tls.as_ref().map(|tls| TlsAcceptor::from(tls.current()));
+        tokio::spawn(async move {
+            let served = match acceptor {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(Wire::new(stream), svc))
+                        .await
+                }
+                Some(acceptor) => {
                     let stream = match tokio::time::timeout(idle, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
@@ -172,14 +170,16 @@ pub async fn serve<F>(
                             return;
                         }
                     };
-                    let conn = watcher.watch(builder.serve_connection(Wire::new(stream), svc));
-                    if let Err(e) = conn.await {
-                        log::debug!("connection from {peer}: {e}");
-                    }
-                    drop(permit);
-                });
+                    watcher
+                        .watch(builder.serve_connection(Wire::new(stream), svc))
+                        .await
+                }
+            };
+            if let Err(e) = served {
+                log::debug!("connection from {peer}: {e}");
             }
-        }
+            drop(permit);
+        });
     }
     drop(tcp);
     // Every answer from now on closes its connection; wait for the busy
